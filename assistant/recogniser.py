@@ -1,0 +1,403 @@
+"""Speech recognition: one small interface, two engines (Vosk and faster-whisper), and `listen`.
+
+Every engine takes 16 kHz mono int16 samples (see assistant.audio) and gives a Transcript. Which
+engine and model a language uses is data in voices/<lang>.toml. Models are loaded once per process
+and shared: loading Whisper base takes seconds on a Raspberry Pi, far too slow per utterance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from assistant.errors import KnowledgeError, ModelError
+from assistant.resources import data_dir
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+UNKNOWN = "[unk]"
+# Below this level (about -60 dBFS) a recording holds no speech a microphone could have caught.
+_SILENCE_RMS = 30.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    """What was heard, lower case as the engine gives it; empty when nothing was understood."""
+
+    confidence: float
+    """0..1, the engine's own certainty; 0 for an empty transcript."""
+
+    final: bool
+    """False for a partial result while the person is still speaking."""
+
+
+class Recogniser(Protocol):
+    language: str
+
+    def accept(self, samples: np.ndarray) -> Transcript | None:
+        """Feed 16 kHz mono int16 samples; returns a partial transcript when the engine has one."""
+
+    def finish(self) -> Transcript:
+        """End of the utterance: the final transcript; the recogniser is then ready for the next."""
+
+    def set_grammar(self, phrases: list[str] | None) -> None:
+        """Only listen for these phrases (anything else gives an empty text); None lifts it."""
+
+    def reset(self) -> None:
+        """Forget the audio of the current utterance."""
+
+
+@dataclass(frozen=True)
+class RecognitionProfile:
+    """The [recognition] section of voices/<lang>.toml."""
+
+    language: str
+    engine: str = "auto"
+    """auto, vosk or whisper."""
+
+    vosk_model: str = ""
+    whisper_model: str = ""
+    whisper_language: str = ""
+    """Language code Whisper is forced to; empty means the profile's language."""
+
+    beam_size: int = 5
+    hint_words: tuple[str, ...] = ()
+    """Domain words put into Whisper's initial prompt (see the profile for why they are few)."""
+
+
+@lru_cache(maxsize=None)
+def load_profile(language: str) -> RecognitionProfile:
+    path = data_dir("voices") / f"{language}.toml"
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("recognition", {})
+    except FileNotFoundError:
+        raise KnowledgeError(f"{path}: no voice profile for language '{language}'") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise KnowledgeError(f"{path}: cannot read the voice profile ({error})") from None
+    values = {key: tuple(value) if isinstance(value, list) else value for key, value in table.items()}
+    try:
+        return RecognitionProfile(language=language, **values)
+    except TypeError as error:
+        raise KnowledgeError(f"{path}: [recognition]: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Vosk
+
+
+@lru_cache(maxsize=None)
+def _vosk_model(path: str):
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    try:
+        return vosk.Model(path)
+    except Exception as error:  # vosk raises a bare Exception when the files are unusable
+        raise ModelError(f"{Path(path).name} could not be loaded ({error}); run: calf-assistant models verify") from None
+
+
+def _vosk_confidence(result: dict) -> float:
+    words = [w.get("conf", 0.0) for w in result.get("result", []) if w.get("word") != UNKNOWN]
+    return float(sum(words) / len(words)) if words else 0.0
+
+
+def _clean(text: str) -> str:
+    return " ".join(word for word in text.split() if word != UNKNOWN)
+
+
+class VoskRecogniser:
+    """Streaming Kaldi recogniser; grammar mode builds a recogniser restricted to the phrases."""
+
+    def __init__(self, model_dir: Path, language: str) -> None:
+        self.language = language
+        self._model = _vosk_model(str(model_dir))
+        self._grammar: list[str] | None = None
+        self._recognizer = self._new_recognizer()
+        self._done: list[tuple[str, float]] = []
+
+    def _new_recognizer(self):
+        import vosk
+
+        if self._grammar is None:
+            recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
+        else:
+            recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps([*self._grammar, UNKNOWN]))
+        recognizer.SetWords(True)
+        return recognizer
+
+    def accept(self, samples: np.ndarray) -> Transcript | None:
+        data = np.asarray(samples, dtype=np.int16).tobytes()
+        if self._recognizer.AcceptWaveform(data):
+            # Vosk found a pause inside the utterance: keep that piece, the utterance goes on.
+            result = json.loads(self._recognizer.Result())
+            text = _clean(result.get("text", ""))
+            if text:
+                self._done.append((text, _vosk_confidence(result)))
+            partial = ""
+        else:
+            partial = _clean(json.loads(self._recognizer.PartialResult()).get("partial", ""))
+        text = " ".join([*(t for t, _ in self._done), partial]).strip()
+        return Transcript(text, self._confidence(), False) if text else None
+
+    def _confidence(self) -> float:
+        return float(np.mean([c for _, c in self._done])) if self._done else 0.0
+
+    def finish(self) -> Transcript:
+        result = json.loads(self._recognizer.FinalResult())
+        text = _clean(result.get("text", ""))
+        if text:
+            self._done.append((text, _vosk_confidence(result)))
+        transcript = Transcript(" ".join(t for t, _ in self._done), self._confidence(), True)
+        self.reset()
+        return transcript
+
+    def set_grammar(self, phrases: list[str] | None) -> None:
+        self._grammar = [p.lower() for p in phrases] if phrases else None
+        self._recognizer = self._new_recognizer()
+        self._done = []
+
+    def reset(self) -> None:
+        self._recognizer.Reset()
+        self._done = []
+
+
+# ---------------------------------------------------------------------------------------------
+# faster-whisper
+
+# Whisper's own rule for a segment without speech (both must hold), as in the reference decoder.
+_NO_SPEECH_PROB = 0.6
+_NO_SPEECH_LOGPROB = -1.0
+# Segments this unsure are nearly always invented text (the "Thank you." of noise).
+_MIN_LOGPROB = -1.2
+_MAX_COMPRESSION = 2.4
+_GRAMMAR_CUTOFF = 70
+
+
+def _cpu_threads() -> int:
+    # Pi-class boxes have 4 cores; leave one for audio capture and the rest of the assistant.
+    cores = os.cpu_count() or 1
+    return max(1, min(4, cores if cores <= 2 else cores - 1))
+
+
+_whisper_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _whisper_model(path: str):
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=_cpu_threads())
+    except Exception as error:  # CTranslate2 raises RuntimeError/ValueError on damaged files
+        raise ModelError(f"{Path(path).name} could not be loaded ({error}); run: calf-assistant models verify") from None
+
+
+def _is_silent(samples: np.ndarray) -> bool:
+    if samples.size == 0:
+        return True
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < _SILENCE_RMS
+
+
+def _keep_segment(segment) -> bool:
+    if segment.no_speech_prob > _NO_SPEECH_PROB and segment.avg_logprob < _NO_SPEECH_LOGPROB:
+        return False
+    if segment.avg_logprob < _MIN_LOGPROB or segment.compression_ratio > _MAX_COMPRESSION:
+        return False
+    return bool(segment.text.strip())
+
+
+def _normalise(text: str) -> str:
+    """Lower case, punctuation dropped: the form the understanding step reads."""
+    kept = "".join(ch if ch.isalnum() or ch in " '-" else " " for ch in text.lower())
+    return " ".join(kept.split())
+
+
+class WhisperRecogniser:
+    """Whisper listens to a whole utterance at once, so partial results are not offered."""
+
+    def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
+                 hints: tuple[str, ...] = ()) -> None:
+        self.language = language
+        self._model = _whisper_model(str(model_dir))
+        self._whisper_language = whisper_language or language
+        self._beam_size = beam_size
+        self._hints = hints
+        self._grammar: list[str] | None = None
+        self._chunks: list[np.ndarray] = []
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._model.model.is_multilingual)
+
+    def accept(self, samples: np.ndarray) -> Transcript | None:
+        self._chunks.append(np.asarray(samples, dtype=np.int16).copy())
+        return None
+
+    def _prompt(self) -> str | None:
+        if self._grammar:
+            return ", ".join(self._grammar) + "."
+        return (", ".join(self._hints) + ".") if self._hints else None
+
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        samples = np.asarray(samples, dtype=np.int16)
+        if _is_silent(samples):
+            return Transcript("", 0.0, True)
+        audio = samples.astype(np.float32) / 32768.0
+        with _whisper_lock:  # one CTranslate2 model is not meant to decode two utterances at once
+            segments, _ = self._model.transcribe(
+                audio,
+                language=self._whisper_language if self.multilingual else None,
+                beam_size=self._beam_size,
+                initial_prompt=self._prompt(),
+                vad_filter=True,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                temperature=0.0,
+            )
+            kept = [segment for segment in segments if _keep_segment(segment)]
+        text = _normalise(" ".join(segment.text for segment in kept))
+        if not text:
+            return Transcript("", 0.0, True)
+        confidence = float(np.mean([math.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in kept]))
+        if self._grammar:
+            return self._snap(text, confidence)
+        return Transcript(text, confidence, True)
+
+    def _snap(self, text: str, confidence: float) -> Transcript:
+        """In grammar mode only an expected phrase may come out, like Vosk's grammar with [unk]."""
+        from rapidfuzz import fuzz, process
+
+        best = process.extractOne(text, self._grammar, scorer=fuzz.WRatio, score_cutoff=_GRAMMAR_CUTOFF)
+        if best is None:
+            return Transcript("", 0.0, True)
+        return Transcript(best[0], confidence * best[1] / 100.0, True)
+
+    def finish(self) -> Transcript:
+        samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+        self._chunks = []
+        return self.transcribe(samples)
+
+    def set_grammar(self, phrases: list[str] | None) -> None:
+        self._grammar = [p.lower() for p in phrases] if phrases else None
+
+    def reset(self) -> None:
+        self._chunks = []
+
+    def detect_language(self, samples: np.ndarray, choices: tuple[str, ...]) -> str | None:
+        """The most likely of `choices`, or None when this model cannot tell languages apart."""
+        if not self.multilingual or _is_silent(samples):
+            return None
+        audio = np.asarray(samples, dtype=np.int16).astype(np.float32) / 32768.0
+        with _whisper_lock:
+            _, _, probabilities = self._model.detect_language(audio, vad_filter=True)
+        scores = dict(probabilities)
+        return max(choices, key=lambda code: scores.get(code, 0.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# choosing an engine
+
+
+def _engine_for(profile: RecognitionProfile) -> str:
+    from assistant import models
+
+    if profile.engine == "auto":
+        if profile.vosk_model and models.is_installed(profile.vosk_model):
+            return "vosk"
+        return "whisper"
+    if profile.engine not in ("vosk", "whisper"):
+        raise KnowledgeError(f"voices/{profile.language}.toml: engine must be auto, vosk or whisper")
+    return profile.engine
+
+
+def load_recogniser(language: str, settings=None) -> Recogniser:
+    """A fresh recogniser for `language` on a shared, already loaded model."""
+    from assistant import models
+
+    profile = load_profile(language)
+    if _engine_for(profile) == "vosk":
+        if not profile.vosk_model:
+            raise KnowledgeError(f"voices/{language}.toml: engine is vosk but no vosk_model is named")
+        return VoskRecogniser(models.model_path(profile.vosk_model), language)
+    if not profile.whisper_model:
+        raise KnowledgeError(f"voices/{language}.toml: no whisper_model is named")
+    return WhisperRecogniser(
+        models.model_path(profile.whisper_model),
+        language,
+        whisper_language=profile.whisper_language,
+        beam_size=profile.beam_size,
+        hints=profile.hint_words,
+    )
+
+
+def recognise(samples: np.ndarray, language: str, settings=None) -> Transcript:
+    recogniser = load_recogniser(language, settings)
+    if isinstance(recogniser, WhisperRecogniser):
+        return recogniser.transcribe(samples)
+    # Vosk is fed in 0.2 s blocks, the way the microphone delivers audio.
+    step = SAMPLE_RATE // 5
+    for start in range(0, len(samples), step):
+        recogniser.accept(samples[start : start + step])
+    return recogniser.finish()
+
+
+def detect_language(samples: np.ndarray, settings=None, choices: tuple[str, ...] = ("en", "id")) -> str:
+    """For --lang auto: ask a multilingual Whisper model which of `choices` was spoken.
+
+    Falls back to English when no multilingual model is installed (the product's default language).
+    """
+    from assistant import models
+
+    for language in choices:
+        name = load_profile(language).whisper_model
+        if name and models.is_installed(name):
+            recogniser = WhisperRecogniser(models.model_path(name), language)
+            if recogniser.multilingual:
+                detected = recogniser.detect_language(samples, choices)
+                if detected:
+                    return detected
+    return choices[0]
+
+
+def transcribe_file(path: str | Path, language: str, settings=None) -> Transcript:
+    from assistant.audio import load_wav
+
+    samples = load_wav(path)
+    if language == "auto":
+        language = detect_language(samples, settings)
+    return recognise(samples, language, settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# the `listen` command
+
+
+def listen_command(args, settings) -> int:
+    from assistant.answer import answer_text
+    from assistant.audio import load_wav
+
+    samples = load_wav(args.wav)
+    language = settings.language
+    if language == "auto":
+        language = detect_language(samples, settings)
+    transcript = recognise(samples, language, settings)
+    answer = answer_text(transcript.text, language, settings)
+    if args.json:
+        payload = dict(answer.to_dict())
+        payload["transcript"] = transcript.text
+        print(json.dumps(payload, ensure_ascii=False), flush=True)
+    else:
+        print(answer.reply, flush=True)
+    return 0
