@@ -1,0 +1,92 @@
+"""What to say about one assessment: danger first, then likely causes, what to do, when to get help.
+
+Every sentence comes from intents/<lang>/; this module only chooses and orders them. Urgent and
+emergency replies always include the emergency numbers from the settings.
+"""
+
+from __future__ import annotations
+
+from assistant.config import Settings
+from assistant.knowledge import LanguagePack, Statement, load_knowledge
+from assistant.triage import Triage
+from assistant.understanding import Findings
+
+
+def spoken_numbers(pack: LanguagePack, settings: Settings) -> str:
+    numbers = list(settings.emergency_numbers(pack.code))
+    joiner = f" {pack.reply('or_word')} "
+    return joiner.join(numbers)
+
+
+def _join_names(names: list[str], pack: LanguagePack) -> str:
+    return f" {pack.reply('or_word')} ".join(names)
+
+
+def _texts(statements: tuple[Statement, ...], short: bool) -> list[str]:
+    texts = [s.text for s in statements]
+    return texts[:1] if short else texts
+
+
+def danger_sentences(triage: Triage, pack: LanguagePack, settings: Settings, *, short: bool = False) -> list[str]:
+    """Advice for red flags and urgent signs; empty when there is no danger."""
+    numbers = spoken_numbers(pack, settings)
+    sentences: list[str] = []
+    rules = load_knowledge().rules
+    flags = [rule for rule in rules.red_flags if rule.id in triage.red_flags]
+    # Emergencies before urgent ones: the first thing heard must be the most important.
+    flags.sort(key=lambda rule: rule.level != "emergency")
+    if triage.level == "emergency":
+        sentences += pack.reply_sentences("emergency_first")
+        sentences += pack.reply_sentences("emergency_call", numbers=numbers)
+    elif triage.level == "urgent":
+        sentences += pack.reply_sentences("urgent_first")
+    else:
+        return []
+    for rule in flags:
+        text = pack.red_flags[rule.id]
+        sentences.append(pack.reply("flag_intro", name=text.name))
+        sentences += _texts(text.advice, short)
+    for sign_id in triage.urgent_signs:
+        sentences.append(pack.urgent_signs[sign_id].text)
+    if triage.level == "emergency":
+        sentences += pack.reply_sentences("emergency_repeat", numbers=numbers)
+    else:
+        sentences += pack.reply_sentences("level_urgent")
+        sentences += pack.reply_sentences("urgent_call", numbers=numbers)
+    return sentences
+
+
+def cause_sentences(triage: Triage, findings: Findings, pack: LanguagePack, *, short: bool = False) -> list[str]:
+    """Likely causes in plain words, what to do now and when to see a doctor."""
+    if not triage.causes:
+        return []
+    sentences: list[str] = []
+    top_id = triage.causes[0][0]
+    top = pack.causes[top_id]
+    named = [pack.causes[cid].name for cid, _ in triage.causes[:2]]
+    sentences += pack.reply_sentences("causes_intro", causes=_join_names(named, pack))
+    sentences += _texts(top.explanation, short)
+    sentences += _texts(top.what_to_do, short)
+    if triage.level in ("self_care", "routine"):
+        sentences += pack.reply_sentences(f"level_{triage.level}")
+    if not short:
+        sentences.append(top.see_doctor.text)
+    return sentences
+
+
+def assessment_sentences(
+    triage: Triage, findings: Findings, pack: LanguagePack, settings: Settings
+) -> list[str]:
+    """The whole answer to one description, in speaking order."""
+    short = settings.mid_walk
+    if not triage.in_domain and not triage.red_flags and not triage.urgent_signs:
+        return pack.reply_sentences("out_of_domain")
+    sentences: list[str] = []
+    if "cramp_now" in findings.present and not triage.red_flags:
+        sentences += pack.reply_sentences("cramp_now_short" if short else "cramp_now")
+    sentences += danger_sentences(triage, pack, settings, short=short)
+    # With a danger sign, self-care steps for a cause (like rubbing the calf) could do harm.
+    if not triage.red_flags:
+        sentences += cause_sentences(triage, findings, pack, short=short or bool(triage.urgent_signs))
+    sentences += pack.reply_sentences("disclaimer")
+    return sentences

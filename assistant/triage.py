@@ -1,0 +1,118 @@
+"""Triage: findings to a level, red flags, ranked causes and the next most useful question.
+
+Red flags come first and outrank everything: they are explicit rules over findings
+(intents/rules.yaml), checked before any cause is weighed. Causes are ranked with a small naive
+Bayes model whose numbers live in the same file, so the next question can be chosen by how much
+its answer is expected to separate the remaining causes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from assistant.knowledge import Knowledge, Rules, load_knowledge
+from assistant.understanding import Findings
+
+LEVEL_ORDER = ("none", "self_care", "routine", "urgent", "emergency")
+ROUTINE_SHARE = 0.3
+"""A routine cause with this share of the evidence is worth a doctor's visit even if not top."""
+CLEAR_LEAD = 0.75
+"""When the best cause holds this share, further questions add little."""
+
+
+@dataclass(frozen=True)
+class Triage:
+    level: str
+    red_flags: tuple[str, ...]
+    urgent_signs: tuple[str, ...]
+    causes: tuple[tuple[str, float], ...]
+    """(cause id, score 0..1), best first; only causes worth naming."""
+    next_question: str | None
+    in_domain: bool
+
+    @property
+    def is_danger(self) -> bool:
+        return self.level in ("urgent", "emergency")
+
+
+def _higher(a: str, b: str) -> str:
+    return a if LEVEL_ORDER.index(a) >= LEVEL_ORDER.index(b) else b
+
+
+def rank_causes(present: frozenset[str], absent: frozenset[str], rules: Rules) -> list[tuple[str, float]]:
+    """Posterior share of each cause given what was said and denied, best first."""
+    relevant = set()
+    for cause in rules.causes:
+        relevant.update(cause.likelihood)
+    logs = []
+    for cause in rules.causes:
+        total = math.log(cause.prior)
+        for finding in present & relevant:
+            total += math.log(cause.likelihood.get(finding, rules.background))
+        for finding in absent & relevant:
+            total += math.log(1.0 - cause.likelihood.get(finding, rules.background))
+        logs.append(total)
+    peak = max(logs)
+    weights = [math.exp(value - peak) for value in logs]
+    norm = sum(weights)
+    ranked = [(cause.id, weight / norm) for cause, weight in zip(rules.causes, weights)]
+    return sorted(ranked, key=lambda pair: -pair[1])
+
+
+def _entropy(shares: list[float]) -> float:
+    return -sum(p * math.log(p) for p in shares if p > 0)
+
+
+def next_question(
+    present: frozenset[str],
+    absent: frozenset[str],
+    rules: Rules,
+    asked: frozenset[str] = frozenset(),
+) -> str | None:
+    """The unasked question whose answer is expected to shrink uncertainty about the cause most."""
+    ranking = rank_causes(present, absent, rules)
+    if ranking[0][1] >= CLEAR_LEAD:
+        return None
+    current = _entropy([share for _, share in ranking])
+    by_id = {cause.id: cause for cause in rules.causes}
+    best, best_gain = None, 0.02
+    for question_id, finding in rules.questions.items():
+        if question_id in asked or finding in present or finding in absent:
+            continue
+        p_yes = sum(share * by_id[c].likelihood.get(finding, rules.background) for c, share in ranking)
+        after_yes = rank_causes(present | {finding}, absent, rules)
+        after_no = rank_causes(present, absent | {finding}, rules)
+        expected = p_yes * _entropy([s for _, s in after_yes]) + (1 - p_yes) * _entropy([s for _, s in after_no])
+        gain = current - expected
+        if gain > best_gain:
+            best, best_gain = question_id, gain
+    return best
+
+
+def triage(findings: Findings, knowledge: Knowledge | None = None, asked: frozenset[str] = frozenset()) -> Triage:
+    rules = (knowledge or load_knowledge()).rules
+    present, absent = findings.present, findings.absent
+    red_flags = tuple(rule.id for rule in rules.red_flags if rule.matches(present))
+    urgent_signs = tuple(rule.id for rule in rules.urgent_signs if rule.matches(present))
+    in_domain = bool(present & rules.leg_findings)
+
+    level = "none"
+    for rule in rules.red_flags:
+        if rule.id in red_flags:
+            level = _higher(level, rule.level)
+    if urgent_signs:
+        level = _higher(level, "urgent")
+
+    causes: tuple[tuple[str, float], ...] = ()
+    question = None
+    if in_domain:
+        ranking = rank_causes(present, absent, rules)
+        causes = tuple((cid, round(score, 3)) for cid, score in ranking if score >= rules.report_threshold)
+        levels = {cause.id: cause.level for cause in rules.causes}
+        cause_level = levels[ranking[0][0]]
+        if any(levels[cid] == "routine" and score >= ROUTINE_SHARE for cid, score in ranking):
+            cause_level = "routine"
+        level = _higher(level, cause_level)
+        question = next_question(present, absent, rules, asked)
+    return Triage(level, red_flags, urgent_signs, causes, question, in_domain)
