@@ -133,7 +133,9 @@ class VoskRecogniser:
         if self._grammar is None:
             recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
         else:
-            recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps([*self._grammar, UNKNOWN]))
+            # Vosk reads the grammar as UTF-8 words; escaped JSON would never match its vocabulary.
+            phrases = [*self._grammar, UNKNOWN] if self._model.vosk_model_find_word(UNKNOWN) >= 0 else self._grammar
+            recognizer = vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps(phrases, ensure_ascii=False))
         recognizer.SetWords(True)
         return recognizer
 
@@ -250,17 +252,13 @@ class WhisperRecogniser:
             return ", ".join(self._grammar) + "."
         return (", ".join(self._hints) + ".") if self._hints else None
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        samples = np.asarray(samples, dtype=np.int16)
-        if _is_silent(samples):
-            return Transcript("", 0.0, True)
-        audio = samples.astype(np.float32) / 32768.0
+    def _decode(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         with _whisper_lock:  # one CTranslate2 model is not meant to decode two utterances at once
             segments, _ = self._model.transcribe(
                 audio,
                 language=self._whisper_language if self.multilingual else None,
                 beam_size=self._beam_size,
-                initial_prompt=self._prompt(),
+                initial_prompt=prompt,
                 vad_filter=True,
                 condition_on_previous_text=False,
                 without_timestamps=True,
@@ -269,8 +267,33 @@ class WhisperRecogniser:
             kept = [segment for segment in segments if _keep_segment(segment)]
         text = _normalise(" ".join(segment.text for segment in kept))
         if not text:
+            return "", 0.0
+        return text, float(np.mean([math.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in kept]))
+
+    def _echoes_prompt(self, text: str) -> bool:
+        """True when the text repeats three prompt words in the prompt's own order.
+
+        On unclear audio Whisper sometimes reads its prompt back; people describing symptoms do
+        not list three of our hint words in exactly the catalogue's order.
+        """
+        padded = f" {text} "
+        items = [_normalise(item) for item in self._hints]
+        return any(f" {' '.join(items[k : k + 3])} " in padded for k in range(len(items) - 2))
+
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        samples = np.asarray(samples, dtype=np.int16)
+        if _is_silent(samples):
             return Transcript("", 0.0, True)
-        confidence = float(np.mean([math.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in kept]))
+        audio = samples.astype(np.float32) / 32768.0
+        prompt = self._prompt()
+        text, confidence = self._decode(audio, prompt)
+        # A prompt can make Whisper read it back, or imitate its list style until the compression
+        # filter drops everything; either way the audio deserves a plain second listen.
+        if prompt and not self._grammar and (not text or self._echoes_prompt(text)):
+            log.debug("no usable text with the domain prompt; decoding again without it")
+            text, confidence = self._decode(audio, None)
+        if not text:
+            return Transcript("", 0.0, True)
         if self._grammar:
             return self._snap(text, confidence)
         return Transcript(text, confidence, True)

@@ -1,0 +1,157 @@
+"""Make test recordings at test time: speech with espeak-ng, every other kind of audio with sox.
+
+Shared by the recognition tests, the live-audio tests and scripts/make-test-audio, so all of them
+hear the same kinds of voices, rates, channel layouts and noises. Nothing here is committed audio:
+recordings are made into temporary folders in a second or two.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# Variants change pitch and timbre, so the tests do not only ever hear one voice.
+VOICES = {
+    "en": ("en-us", "en-gb", "en-us+f3", "en-gb-scotland", "en-us+m3", "en-gb-x-rp+f2"),
+    "id": ("id", "id+f3", "id+m3", "id+f2"),
+    "ko": ("ko",),
+}
+
+# Recording conditions the corpus is spread over: (name, sox output options, noise level or 0).
+CONDITIONS = ("16k", "22k", "44k-stereo", "8k", "street-noise", "24bit-48k")
+
+
+def tools_present() -> bool:
+    return bool(shutil.which("espeak-ng") and shutil.which("sox"))
+
+
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def speak(text: str, out: Path, voice: str = "en-us", words_per_minute: int = 150) -> Path:
+    """Render `text` with espeak-ng (22.05 kHz mono 16-bit, the voice's own format).
+
+    150 words per minute is slower than espeak-ng's default, closer to an older speaker.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(out), text])
+    return out
+
+
+def convert(source: Path, out: Path, *, rate: int | None = None, channels: int | None = None,
+            bits: int | None = None, encoding: str | None = None, gain_db: float | None = None) -> Path:
+    """Resample, change channels, sample size or encoding, or amplify (clips when gain is large)."""
+    options: list[str] = []
+    if bits:
+        options += ["-b", str(bits)]
+    if encoding:
+        options += ["-e", encoding]
+    if channels:
+        options += ["-c", str(channels)]
+    if rate:
+        options += ["-r", str(rate)]
+    effects = ["gain", str(gain_db)] if gain_db is not None else []
+    # -G would prevent clipping; the clipped-recording test wants the clipping, so no -G here.
+    _run(["sox", str(source), *options, str(out), *effects])
+    return out
+
+
+def duration(path: Path) -> float:
+    result = subprocess.run(["soxi", "-D", str(path)], check=True, capture_output=True, text=True)
+    return float(result.stdout.strip())
+
+
+def silence(out: Path, seconds: float = 3.0, rate: int = 16000) -> Path:
+    _run(["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "trim", "0", str(seconds)])
+    return out
+
+
+def noise(out: Path, seconds: float = 3.0, kind: str = "brownnoise", level: float = 0.3, rate: int = 16000) -> Path:
+    """Noise alone: kind is whitenoise, pinknoise or brownnoise (brown is close to traffic rumble)."""
+    _run(["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "synth", str(seconds), kind, "vol", str(level)])
+    return out
+
+
+def with_noise(source: Path, out: Path, kind: str = "brownnoise", level: float = 0.05) -> Path:
+    """Mix background noise under the speech at the source's own rate and length."""
+    info = subprocess.run(["soxi", "-r", str(source)], check=True, capture_output=True, text=True)
+    rate = int(info.stdout.strip())
+    bed = out.with_name(out.stem + ".noise.wav")
+    noise(bed, duration(source), kind, level, rate)
+    _run(["sox", "-m", "-v", "1", str(source), "-v", "1", str(bed), "-c", "1", "-b", "16", str(out)])
+    bed.unlink()
+    return out
+
+
+def pad(source: Path, out: Path, before: float = 0.5, after: float = 1.5) -> Path:
+    """Silence around speech, as a microphone records it (end-of-speech detection needs the tail)."""
+    _run(["sox", str(source), str(out), "pad", str(before), str(after)])
+    return out
+
+
+def truncate(source: Path, out: Path, keep_bytes: int) -> Path:
+    out.write_bytes(source.read_bytes()[:keep_bytes])
+    return out
+
+
+def in_condition(source: Path, out: Path, condition: str) -> Path:
+    """One of CONDITIONS applied to a 22.05 kHz espeak-ng rendering."""
+    if condition == "16k":
+        return convert(source, out, rate=16000)
+    if condition == "22k":
+        return convert(source, out, rate=22050)
+    if condition == "44k-stereo":
+        return convert(source, out, rate=44100, channels=2)
+    if condition == "8k":
+        return convert(source, out, rate=8000)
+    if condition == "street-noise":
+        return with_noise(source, out, "brownnoise", 0.05)
+    if condition == "24bit-48k":
+        return convert(source, out, rate=48000, bits=24)
+    raise ValueError(f"unknown condition {condition}")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One sentence of tests/data/spoken/<lang>.yaml with what it must be understood as."""
+
+    language: str
+    text: str
+    red_flags: tuple[str, ...] = ()
+    causes: tuple[str, ...] = ()
+    """Any of these among the top two causes counts as right."""
+
+    level: str = ""
+
+
+def load_corpus(path: Path, language: str) -> list[Utterance]:
+    import yaml
+
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        Utterance(language, entry["text"], tuple(entry.get("red_flags", [])), tuple(entry.get("causes", [])),
+                  entry.get("level", ""))
+        for entry in entries
+    ]
+
+
+def render_corpus(utterances: list[Utterance], folder: Path) -> list[tuple[Utterance, Path, str, str]]:
+    """Render every utterance with a rotating voice and recording condition.
+
+    Returns (utterance, wav path, voice, condition). The rotation makes each sentence a different
+    voice and condition, so a pass rate over the corpus is a pass rate over unseen combinations.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rendered = []
+    for index, utterance in enumerate(utterances):
+        voices = VOICES[utterance.language]
+        voice = voices[index % len(voices)]
+        condition = CONDITIONS[index % len(CONDITIONS)]
+        raw = speak(utterance.text, folder / f"{utterance.language}-{index:02d}.raw.wav", voice)
+        wav = in_condition(raw, folder / f"{utterance.language}-{index:02d}-{condition}.wav", condition)
+        raw.unlink()
+        rendered.append((utterance, wav, voice, condition))
+    return rendered
