@@ -266,14 +266,21 @@ def _fetch(url: str, part: Path, expected_size: int, progress: bool) -> None:
             total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
             desc=part.name.removesuffix(".part"), disable=not progress, file=sys.stderr,
         ) as bar:
+            received = 0
             try:
                 while block := response.read(_CHUNK // 4):
                     output.write(block)
+                    received += len(block)
                     bar.update(len(block))
             except OSError as error:
                 raise ModelError(
                     f"download of {url} was interrupted ({error}); run the same command again to resume"
                 ) from None
+    # A dropped connection can look like a normal end of data; only the announced length tells.
+    if length and length.isdigit() and received < int(length):
+        raise ModelError(
+            f"download of {url} was interrupted ({have + received} bytes so far); run the same command again to resume"
+        )
 
 
 def _member_problem(name: str, link_target: str | None) -> str | None:
