@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -422,3 +423,15 @@ def test_spoken_reply_is_recognised_with_its_key_words(language, audio_dir):
     key_words = {word for word in _words(reply) if len(word) >= 5 and not word.isdigit()}
     found = key_words & heard
     assert len(found) >= 0.6 * len(key_words), f"heard {sorted(found)} of {sorted(key_words)}"
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_prompt_words_are_words_the_understanding_knows(language):
+    """The prompt steers Whisper towards words; only words the findings phrases use are worth it."""
+    from assistant.resources import data_dir
+
+    findings = (data_dir("intents") / language / "findings.yaml").read_text(encoding="utf-8").lower()
+    hints = load_profile(language).hint_words
+    assert 0 < len(hints) <= 16
+    missing = [hint for hint in hints if not re.search(rf"\b{re.escape(hint)}\b", findings)]
+    assert not missing, f"not in intents/{language}/findings.yaml: {missing}"
