@@ -1,0 +1,534 @@
+"""The conversation: a state machine on plain data, and the typed `calf-assistant chat`.
+
+`Dialogue.start()` gives the first state and the greeting; `Dialogue.step(state, text)` gives the
+next state and what to say. Nothing here touches a device, a clock or a file, so the same machine
+drives the typed chat, the live microphone loop and the tests.
+
+Order of work on every turn (safety first):
+1. bad or empty input gets its own reply and changes nothing;
+2. the words are understood; a danger sign in everything said so far (even in an answer to a
+   yes/no question) ends the conversation with urgent or emergency advice and the numbers twice;
+3. commands (repeat, slower, louder, start over, stop, help, emergency);
+4. an answer to the pending yes/no question, or a free description;
+5. the next question (at most four, chosen by triage), or the explanation and the closing.
+
+Decisions worth knowing:
+- "sometimes" counts as yes: a symptom that comes and goes is still a symptom the person has, and
+  the cause model only knows present or absent. Missing a pattern costs more than over-counting it.
+- "I don't know" moves on without recording anything.
+- A sentence instead of yes/no is understood as findings; a clear yes/no word at its start also
+  answers the question. When the sentence itself names the asked finding, the sentence wins.
+- After the conversation ends, "repeat" still repeats the last reply; anything else starts a new
+  conversation with those words (a person who comes back should not have to say "start over").
+- While the language is "auto" and not yet known, replies are given in both languages.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from assistant.config import Settings, VoiceSettings, load_settings, save_settings
+from assistant.errors import AssistantError, InputError
+from assistant.knowledge import Knowledge, LanguagePack, canonical_phrase, load_knowledge
+from assistant.reply import cause_sentences, danger_sentences, spoken_numbers
+from assistant.triage import Triage, triage
+from assistant.understanding import MAX_TEXT_CHARS, Findings, detect_language, normalise, understand
+
+MAX_QUESTIONS = 4
+"""Older listeners tire of long interviews; four answers separate the causes well enough."""
+MAX_UNCLEAR = 2
+"""Re-prompts before a kind ending: a third failure means the channel is not working."""
+RATE_STEP = 0.15
+VOLUME_STEP = 0.15
+MIN_RATE = 0.5
+MAX_VOLUME = 1.0
+COMMAND_SLACK = 2
+"""Extra words allowed around a command phrase ("please repeat that"); longer talk is a sentence."""
+
+ANSWERS = ("yes", "no", "unsure", "sometimes")
+FREE, YES_NO = "free", "yes_no"
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the assistant says after one user turn, and what it listens for next."""
+
+    language: str
+    reply: str
+    expect: str = FREE
+    done: bool = False
+    level: str = "none"
+    red_flags: tuple[str, ...] = ()
+    causes: tuple[tuple[str, float], ...] = ()
+    question: str | None = None
+    """Id of the yes/no question asked in this reply, if any."""
+    command: str | None = None
+    """The command this turn obeyed, if any."""
+    voice: VoiceSettings | None = None
+    """New voice settings when the person asked for slower or louder; the caller remembers them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `chat --json` object: the fields of `ask`, plus expect and done."""
+        return {
+            "lang": self.language,
+            "triage": self.level,
+            "red_flags": list(self.red_flags),
+            "causes": [{"id": cid, "score": score} for cid, score in self.causes],
+            "reply": self.reply,
+            "expect": self.expect,
+            "done": self.done,
+        }
+
+
+@dataclass(frozen=True)
+class State:
+    language: str
+    """en, id, or auto until the first meaningful words show which."""
+    voice: VoiceSettings
+    present: frozenset[str] = frozenset()
+    absent: frozenset[str] = frozenset()
+    asked: tuple[str, ...] = ()
+    pending: str | None = None
+    """The question id waiting for a yes or no."""
+    unclear: int = 0
+    """Unclear turns in a row."""
+    cramp_step_given: bool = False
+    done: bool = False
+    meaningful: bool = False
+    """Something other than a command was said, so the conversation is worth keeping in the diary."""
+    heard: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()
+    last: Turn | None = None
+
+    @property
+    def findings(self) -> Findings:
+        return Findings(self.language, self.present, self.absent)
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    settings: Settings = field(default_factory=Settings)
+    knowledge: Knowledge = field(default_factory=load_knowledge)
+
+    # ---- entry points -------------------------------------------------------------------
+
+    def start(self, language: str | None = None, voice: VoiceSettings | None = None) -> tuple[State, Turn]:
+        language = language or self.settings.language
+        state = State(language=language, voice=voice or self.settings.voice)
+        return self._emit(state, self._turn(state, self._say(state, "greeting")))
+
+    def step(self, state: State, text: str) -> tuple[State, Turn]:
+        if state.done:
+            if state.last is not None and self._command(text, state.language) == "repeat":
+                return self._emit_repeat(state)
+            state = self._fresh(state)
+        try:
+            text = _checked(text)
+        except InputError:
+            key = "too_long" if len(text) > MAX_TEXT_CHARS else "unreadable_input"
+            # A placeholder keeps the diary's turns paired; the raw bytes are not worth keeping.
+            state = replace(state, heard=state.heard + (f"[{key}]",))
+            return self._emit(state, self._again(state, key))
+        state = replace(state, heard=state.heard + (text,))
+        if not text:
+            return self._emit(state, self._again(state, "empty_input"))
+
+        command = self._command(text, state.language)
+        if state.language == AUTO:
+            language = self._language_of(text, command)
+            if language is None:
+                return self._emit(*self._unclear(state, "free_unclear"))
+            state = replace(state, language=language)
+
+        findings = understand(text, state.language, self.knowledge)
+        answer = None if command else self._answer(text, state)
+        state = self._with_findings(state, findings, answer)
+        result = self._triage(state)
+        if result.is_danger:
+            return self._emit(*self._danger(state, result))
+        if command:
+            return self._emit(*self._obey(state, command, result))
+        state = replace(state, meaningful=True)
+        if state.pending is not None:
+            return self._emit(*self._after_answer(state, findings, answer, result))
+        return self._emit(*self._after_description(state, findings, result))
+
+    # ---- the phases -----------------------------------------------------------------------
+
+    def _after_answer(self, state: State, findings: Findings, answer: str | None, result: Triage):
+        asked_finding = self.knowledge.rules.questions[state.pending]
+        answered = answer is not None or asked_finding in findings.present | findings.absent
+        if not answered and findings.is_empty():
+            return self._unclear(state, "answer_unclear", repeat_question=True)
+        # A sentence about something else still moves the interview on: the person has said what
+        # they wanted to say, and asking the same thing again would feel like not listening.
+        state = replace(state, pending=None, unclear=0)
+        opening = self._say(state, "dont_know_ack") if answer == "unsure" else []
+        return self._next(state, result, opening)
+
+    def _after_description(self, state: State, findings: Findings, result: Triage):
+        if not result.in_domain:
+            key = "out_of_domain" if not findings.is_empty() else "free_unclear"
+            return self._unclear(state, key)
+        state = replace(state, unclear=0)
+        opening: list[str] = []
+        if "cramp_now" in state.present and not state.cramp_step_given:
+            opening = self._say(state, "cramp_now_short" if self.settings.mid_walk else "cramp_now")
+            state = replace(state, cramp_step_given=True)
+        return self._next(state, result, opening, first=not state.asked)
+
+    def _next(self, state: State, result: Triage, opening: list[str], *, first: bool = False):
+        question = result.next_question if len(state.asked) < MAX_QUESTIONS else None
+        if question is not None:
+            intro = self._say(state, "ask_next_intro") if first else []
+            sentences = opening + intro + [self._pack(state).questions[question]]
+            state = replace(state, pending=question, asked=state.asked + (question,))
+            return state, self._turn(state, sentences, result, expect=YES_NO, question=question)
+        sentences = opening + self._explanation(state, result)
+        state = replace(state, done=True, pending=None)
+        return state, self._turn(state, sentences, result, done=True)
+
+    def _explanation(self, state: State, result: Triage) -> list[str]:
+        pack = self._pack(state)
+        short = self.settings.mid_walk
+        return (
+            pack.reply_sentences("summary_intro")
+            + cause_sentences(result, state.findings, pack, short=short)
+            + pack.reply_sentences("disclaimer")
+            + pack.reply_sentences("closing")
+        )
+
+    def _danger(self, state: State, result: Triage):
+        pack = self._pack(state)
+        sentences = danger_sentences(result, pack, self.settings, short=self.settings.mid_walk)
+        if result.level == "urgent":
+            # The urgent advice names the numbers once; a frightened listener needs them twice.
+            sentences += pack.reply_sentences("urgent_repeat", numbers=spoken_numbers(pack, self.settings))
+        state = replace(state, done=True, pending=None, meaningful=True)
+        return state, self._turn(state, sentences, result, done=True)
+
+    def _unclear(self, state: State, key: str, *, repeat_question: bool = False):
+        if state.unclear >= MAX_UNCLEAR:
+            state = replace(state, done=True, pending=None)
+            return state, self._turn(state, self._say(state, "unclear_end"), self._triage(state), done=True)
+        state = replace(state, unclear=state.unclear + 1)
+        sentences = self._say(state, key)
+        if repeat_question and state.pending:
+            sentences.append(self._pack(state).questions[state.pending])
+        return state, self._turn(state, sentences, self._triage(state), expect=self._expect(state),
+                                 question=state.pending)
+
+    def _again(self, state: State, key: str) -> Turn:
+        """A reply about the input itself; the conversation stays where it was."""
+        sentences = self._say(state, key) + self._pending_question(state)
+        return self._turn(state, sentences, self._triage(state), expect=self._expect(state), question=state.pending)
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def _obey(self, state: State, command: str, result: Triage):
+        if command == "repeat":
+            if state.last is None:
+                return state, self._turn(state, self._say(state, "repeat_nothing"), result)
+            return state, replace(state.last, command="repeat", voice=None)
+        if command == "stop":
+            state = replace(state, done=True, pending=None)
+            return state, self._turn(state, self._say(state, "stop_ack"), result, done=True, command=command)
+        if command == "start_over":
+            # The findings go, the transcript stays: the diary shows the whole session.
+            state = replace(self._fresh(state), heard=state.heard, said=state.said, meaningful=state.meaningful)
+            return state, self._turn(state, self._say(state, "start_over_ack"), command=command)
+        if command == "emergency":
+            return self._emergency_command(state)
+        if command == "help":
+            sentences = self._say(state, "help") + self._pending_question(state)
+            return state, self._turn(state, sentences, result, expect=self._expect(state),
+                                     question=state.pending, command=command)
+        return self._change_voice(state, command, result)
+
+    def _change_voice(self, state: State, command: str, result: Triage):
+        voice = state.voice
+        if command == "slower":
+            changed = replace(voice, rate=round(max(MIN_RATE, voice.rate - RATE_STEP), 2))
+            key = "slower_ack" if changed.rate < voice.rate else "slowest"
+        else:
+            changed = replace(voice, volume=round(min(MAX_VOLUME, voice.volume + VOLUME_STEP), 2))
+            key = "louder_ack" if changed.volume > voice.volume else "loudest"
+        state = replace(state, voice=changed)
+        # Saying the pending question again lets the person hear it at the new speed or volume.
+        sentences = self._say(state, key) + self._pending_question(state)
+        return state, self._turn(state, sentences, result, expect=self._expect(state), question=state.pending,
+                                 command=command, voice=changed if changed != voice else None)
+
+    def _emergency_command(self, state: State):
+        pack = self._pack(state)
+        numbers = spoken_numbers(pack, self.settings)
+        sentences = (
+            pack.reply_sentences("emergency_first")
+            + pack.reply_sentences("emergency_call", numbers=numbers)
+            + pack.reply_sentences("emergency_repeat", numbers=numbers)
+        )
+        state = replace(state, done=True, pending=None, meaningful=True)
+        result = self._triage(state)
+        emergency = replace(result, level="emergency", red_flags=())
+        return state, self._turn(state, sentences, emergency, done=True, command="emergency")
+
+    def _command(self, text: str, language: str) -> str | None:
+        # The conversation's own language first; the other still works, because families mix
+        # languages and "tolong" or "stop" must never be missed.
+        languages = sorted(self.knowledge.packs, key=lambda code: code != language)
+        for code in languages:
+            command = match_command(text, self.knowledge.pack(code))
+            if command:
+                return command
+        return None
+
+    # ---- understanding answers ---------------------------------------------------------------
+
+    def _answer(self, text: str, state: State) -> str | None:
+        if state.pending is None:
+            return None
+        return match_answer(text, self._pack(state))
+
+    def _with_findings(self, state: State, findings: Findings, answer: str | None) -> State:
+        present = state.present | findings.present
+        absent = (state.absent | findings.absent) - present
+        if state.pending is not None and answer in ("yes", "no", "sometimes"):
+            finding = self.knowledge.rules.questions[state.pending]
+            said_outright = finding in findings.present | findings.absent
+            if not said_outright:
+                if answer == "no":
+                    absent = absent | {finding}
+                else:
+                    present, absent = present | {finding}, absent - {finding}
+        return replace(state, present=frozenset(present), absent=frozenset(absent))
+
+    def _language_of(self, text: str, command: str | None) -> str | None:
+        """The language of the first meaningful words, or None while nothing tells."""
+        if command:
+            for code, pack in self.knowledge.packs.items():
+                if match_command(text, pack):
+                    return code
+        fallback = "en"
+        code = detect_language(text, default=fallback, knowledge=self.knowledge)
+        if not understand(text, code, self.knowledge).is_empty():
+            return code
+        for other in self.knowledge.packs:
+            if not understand(text, other, self.knowledge).is_empty():
+                return other
+        return None
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _triage(self, state: State) -> Triage:
+        return triage(state.findings, self.knowledge, asked=frozenset(state.asked))
+
+    def _fresh(self, state: State) -> State:
+        return State(language=state.language, voice=state.voice)
+
+    def _pack(self, state: State) -> LanguagePack:
+        return self.knowledge.pack("en" if state.language == AUTO else state.language)
+
+    def _say(self, state: State, key: str, **values: Any) -> list[str]:
+        """One reply key; before the language is known, in every language."""
+        codes = tuple(self.knowledge.packs) if state.language == AUTO else (state.language,)
+        sentences: list[str] = []
+        for code in codes:
+            sentences += self.knowledge.pack(code).reply_sentences(key, **values)
+        return sentences
+
+    def _pending_question(self, state: State) -> list[str]:
+        return [self._pack(state).questions[state.pending]] if state.pending else []
+
+    def _expect(self, state: State) -> str:
+        return YES_NO if state.pending else FREE
+
+    def _turn(self, state: State, sentences: list[str], result: Triage | None = None, **fields: Any) -> Turn:
+        language = "en" if state.language == AUTO else state.language
+        if result is None:
+            return Turn(language, " ".join(sentences), **fields)
+        return Turn(
+            language,
+            " ".join(sentences),
+            level=result.level,
+            red_flags=result.red_flags,
+            causes=result.causes,
+            **fields,
+        )
+
+    def _emit(self, state: State, turn: Turn) -> tuple[State, Turn]:
+        """Remember what was said, so repeat gives exactly the same words."""
+        if turn.command != "repeat":
+            state = replace(state, last=turn)
+        return replace(state, said=state.said + (turn.reply,)), turn
+
+    def _emit_repeat(self, state: State) -> tuple[State, Turn]:
+        turn = replace(state.last, command="repeat", voice=None)
+        return replace(state, said=state.said + (turn.reply,)), turn
+
+
+def _checked(text: str) -> str:
+    from assistant.answer import check_text
+
+    return check_text(text)
+
+
+def _words(text: str, pack: LanguagePack) -> list[list[str]]:
+    """The plain canonical words, and the same after the language's spelling table."""
+    plain = canonical_phrase(text).split()
+    spelled = [word for clause in normalise(text, pack.language) for word in clause]
+    return [plain] if plain == spelled else [plain, spelled]
+
+
+def _find(words: list[str], phrase: list[str]) -> int:
+    """Where the phrase starts in words, or -1."""
+    size = len(phrase)
+    for start in range(len(words) - size + 1):
+        if words[start : start + size] == phrase:
+            return start
+    return -1
+
+
+def _cover(words: list[str], phrases: list[tuple[list[str], str]]) -> str | None:
+    """The last command when the words are nothing but command phrases ("tolong ulangi"), else None."""
+    position, last = 0, None
+    while position < len(words):
+        for parts, command in phrases:
+            if words[position : position + len(parts)] == parts:
+                position, last = position + len(parts), command
+                break
+        else:
+            return None
+    return last
+
+
+def match_command(text: str, pack: LanguagePack) -> str | None:
+    """The command said, if the utterance is a command and not a sentence that contains its word.
+
+    An utterance made only of command phrases is a command; when there are two ("tolong ulangi":
+    please repeat), the later one is the verb and the earlier is politeness. A phrase of two or
+    more words ("start over", "mulai lagi") is specific enough to count with a few words around
+    it. A single command word inside other words is not a command: "when I stop" answers a
+    question, "I stopped walking" and "it helps when I sit" describe.
+    """
+    phrases = sorted(
+        ((phrase.split(), command) for command, items in pack.language.commands.items() for phrase in items),
+        key=lambda item: -len(item[0]),
+    )
+    for words in _words(text, pack):
+        command = _cover(words, phrases)
+        if command:
+            return command
+    for words in _words(text, pack):
+        for parts, command in phrases:
+            if len(parts) >= 2 and len(words) <= len(parts) + COMMAND_SLACK and _find(words, parts) >= 0:
+                return command
+    return None
+
+
+def match_answer(text: str, pack: LanguagePack) -> str | None:
+    """yes, no, unsure or sometimes when the utterance is, or starts with, such an answer.
+
+    The longest phrase wins, so "not really" is a no and "I don't know" is not read as "no".
+    """
+    profile = pack.language
+    lists = {"yes": profile.yes, "no": profile.no, "unsure": profile.unsure, "sometimes": profile.sometimes}
+    best: tuple[int, str] | None = None
+    for words in _words(text, pack):
+        for answer, phrases in lists.items():
+            for phrase in phrases:
+                parts = phrase.split()
+                if parts and words[: len(parts)] == parts and (best is None or len(parts) > best[0]):
+                    best = (len(parts), answer)
+        # A short hedge anywhere ("well, sometimes") still answers; a long story needs its start.
+        if best is None and len(words) <= 3:
+            for answer, phrases in lists.items():
+                for phrase in phrases:
+                    if _find(words, phrase.split()) >= 0:
+                        best = (len(phrase.split()), answer)
+    return best[1] if best else None
+
+
+def listening_phrases(pack: LanguagePack) -> list[str]:
+    """What a yes/no grammar must accept: answers, hedges and every command."""
+    profile = pack.language
+    phrases = [*profile.yes, *profile.no, *profile.unsure, *profile.sometimes]
+    for command_phrases in profile.commands.values():
+        phrases += command_phrases
+    return sorted(set(phrases))
+
+
+def remember_voice(voice: VoiceSettings, path=None) -> None:
+    """Save a new voice in the settings file, keeping everything else the file says.
+
+    The file is re-read without environment or flag overrides, so a one-off --emergency or
+    --mid-walk does not become permanent.
+    """
+    stored = load_settings(path, use_environment=False)
+    save_settings(replace(stored, voice=voice), path)
+
+
+# ---- `calf-assistant chat` ------------------------------------------------------------------
+
+
+def _print_turn(turn: Turn, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(turn.to_dict(), ensure_ascii=False), flush=True)
+    else:
+        print(turn.reply, flush=True)
+
+
+def _decode(raw: bytes) -> str:
+    # surrogateescape keeps undecodable bytes visible to check_text, which refuses them kindly.
+    return raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+
+
+def _warn(what: str, error: Exception) -> None:
+    print(f"calf-assistant: {what}: {error}", file=sys.stderr, flush=True)
+
+
+def _save_to_diary(settings: Settings, state: State, started: str, finished: bool) -> None:
+    if not settings.diary.enabled or not state.meaningful:
+        return
+    try:
+        from assistant import diary
+
+        diary.save(diary.entry_from(state, started, finished=finished), settings)
+    except Exception as error:  # the diary is a record, never a reason to stop helping
+        _warn("could not save to the diary", error)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def chat_command(args, settings: Settings) -> int:
+    """One user turn per line on standard input; a reply (or JSON object) per line, at once."""
+    dialogue = Dialogue(settings)
+    state, turn = dialogue.start(settings.language)
+    _print_turn(turn, args.json)
+    started = _now()
+    stream = sys.stdin.buffer
+    while True:
+        raw = stream.readline()
+        if not raw:
+            break
+        if state.done:
+            started = _now()
+        was_done = state.done
+        state, turn = dialogue.step(state, _decode(raw))
+        _print_turn(turn, args.json)
+        if turn.voice is not None:
+            try:
+                remember_voice(turn.voice, getattr(args, "config", None))
+            except (AssistantError, OSError) as error:
+                _warn("could not remember the voice setting", error)
+        if turn.done and not (was_done and turn.command == "repeat"):
+            _save_to_diary(settings, state, started, finished=True)
+    if not state.done:
+        _save_to_diary(settings, state, started, finished=False)
+    return 0
