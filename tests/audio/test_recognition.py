@@ -99,7 +99,7 @@ def test_key_words_heard_in_every_recording_condition(condition, language, sente
     if language == "en":
         for word in KEY_WORDS[language]:
             assert word in transcript.text, f"{condition}: '{word}' not heard in '{transcript.text}'"
-        assert accuracy >= 0.75, f"{condition}: '{transcript.text}'"
+        assert accuracy >= 0.65, f"{condition}: '{transcript.text}'"
     else:
         # espeak-ng's Indonesian voice is hard for Whisper base (about 55% of words right even when
         # clean), so the bar here is that every condition still yields a good part of the sentence.
