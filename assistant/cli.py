@@ -91,6 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     diary.set_defaults(handler="assistant.diary:diary_command")
 
     setup = commands.add_parser("setup", help="guided setup for a caregiver")
+    setup.add_argument("--non-interactive", action="store_true", help="ask nothing: use these flags, then the saved answers")
+    _add_lang(setup)
+    # Its own dest: the top-level --emergency changes every language, this one the chosen language.
+    setup.add_argument("--emergency", dest="setup_emergency", metavar="NUMBERS", help="emergency number(s), e.g. 112,119")
+    setup.add_argument("--rate", type=float, help="speaking speed 0.5 (slow) .. 1.5 (fast)")
+    setup.add_argument("--volume", type=float, help="loudness 0.1 .. 1.0")
+    setup.add_argument("--activation", choices=("enter", "button", "wake"), help="how listening starts")
+    setup.add_argument("--wake-phrase", help="phrase that starts listening when --activation wake")
+    setup.add_argument("--input-device", help="microphone name fragment or index ('' for the system default)")
+    setup.add_argument("--output-device", help="speaker name fragment or index ('' for the system default)")
+    setup.add_argument("--download-models", action="store_true", help="also download the optional Vosk model (needs the network)")
+    setup.add_argument("--skip-models", action="store_true", help="do not install or check speech models")
+    setup.add_argument("--skip-audio-test", action="store_true", help="do not test the microphone and speaker")
+    setup.add_argument("--skip-test-conversation", action="store_true", help="do not run the short test conversation")
+    setup.add_argument("--no-speech", action="store_true", help="print the steps without speaking them")
     setup.set_defaults(handler="assistant.wizard:setup_command")
 
     doctor = commands.add_parser("doctor", help="check the installation and print fixes")
@@ -126,6 +141,12 @@ def _settings_for(args: argparse.Namespace):
     return validate(settings, "command line")
 
 
+def _start_log(args: argparse.Namespace, settings) -> None:
+    from assistant.logs import setup_logging
+
+    setup_logging(debug=bool(args.debug or getattr(settings, "debug", False)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -143,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings = error
         else:
             settings = _settings_for(args)
+        _start_log(args, settings)
         result = handler(args, settings)
         return int(result or 0)
     except AssistantError as error:
