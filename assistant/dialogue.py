@@ -513,22 +513,25 @@ def chat_command(args, settings: Settings) -> int:
     _print_turn(turn, args.json)
     started = _now()
     stream = sys.stdin.buffer
-    while True:
-        raw = stream.readline()
-        if not raw:
-            break
-        if state.done:
-            started = _now()
-        was_done = state.done
-        state, turn = dialogue.step(state, _decode(raw))
-        _print_turn(turn, args.json)
-        if turn.voice is not None:
-            try:
-                remember_voice(turn.voice, getattr(args, "config", None))
-            except (AssistantError, OSError) as error:
-                _warn("could not remember the voice setting", error)
-        if turn.done and not (was_done and turn.command == "repeat"):
-            _save_to_diary(settings, state, started, finished=True)
-    if not state.done:
-        _save_to_diary(settings, state, started, finished=False)
+    try:
+        while True:
+            raw = stream.readline()
+            if not raw:
+                break
+            if state.done:
+                started = _now()
+            was_done = state.done
+            state, turn = dialogue.step(state, _decode(raw))
+            _print_turn(turn, args.json)
+            if turn.voice is not None:
+                try:
+                    remember_voice(turn.voice, getattr(args, "config", None))
+                except (AssistantError, OSError) as error:
+                    _warn("could not remember the voice setting", error)
+            if turn.done and not (was_done and turn.command == "repeat"):
+                _save_to_diary(settings, state, started, finished=True)
+    finally:
+        # End of input or Ctrl-C in the middle: what was said so far still belongs in the diary.
+        if not state.done:
+            _save_to_diary(settings, state, started, finished=False)
     return 0
