@@ -58,7 +58,9 @@ def quiet_native_output() -> Iterator[None]:
                     os.dup2(devnull, fd)
                 except OSError:
                     pass  # no such descriptor (a daemon without stdout): nothing to hide
-            yield
+            # Python-level prints too (pyttsx3 prints), for when sys.stdout is not fd 1 (tests, IDEs).
+            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                yield
         finally:
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
@@ -211,7 +213,10 @@ class Microphone:
 
     def open(self) -> "Microphone":
         sd = self._sd or backend()
-        chosen = pick_device(self.device, list_devices(sd), INPUT)
+        devices = list_devices(sd)
+        if not any(device.inputs > 0 for device in devices):
+            raise DeviceError(f"no microphone was found (none connected, or the sound server is not running); {_FIX_INPUT}")
+        chosen = pick_device(self.device, devices, INPUT)
         index = chosen.index if chosen else None
         self._rate, self._channels = self._format(sd, index, chosen)
         try:
@@ -354,7 +359,10 @@ class Speaker:
         first = next(iterator, None)
         if first is None:
             return
-        chosen = pick_device(self.device, list_devices(sd), OUTPUT)
+        devices = list_devices(sd)
+        if not any(device.outputs > 0 for device in devices):
+            raise DeviceError(f"no speaker was found (none connected, or the sound server is not running); {_FIX_OUTPUT}")
+        chosen = pick_device(self.device, devices, OUTPUT)
         index = chosen.index if chosen else None
         rate = self._rate_for(sd, index, first[1])
         try:

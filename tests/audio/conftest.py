@@ -41,3 +41,6 @@ def audio_dir(tmp_path_factory) -> Path:
 def speech():
     """The speech_maker module, for tests that make their own recordings."""
     return speech_maker
+
+# PulseAudio virtual microphone and speaker for the live-path tests (see virtual_audio.py).
+from virtual_audio import pulse, pulse_server, speaker_recording, virtual_microphone  # noqa: E402,F401
