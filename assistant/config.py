@@ -221,7 +221,14 @@ def _migrate(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_table(table: dict[str, Any], source: str = "settings") -> Settings:
-    if table.get("version", 0) < SETTINGS_VERSION:
+    version = table.get("version", 0)
+    if isinstance(version, int) and version > SETTINGS_VERSION:
+        # Checked before the keys: a newer release's new keys would otherwise look like typos.
+        raise ConfigError(
+            f"{source}: settings version {version} was written by a newer calf-assistant "
+            f"(this one reads up to {SETTINGS_VERSION}); upgrade with ./scripts/setup"
+        )
+    if version < SETTINGS_VERSION:
         table = _migrate(table)
     try:
         settings = _build(Settings, table, "")
