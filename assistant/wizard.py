@@ -12,7 +12,6 @@ only device lists and technical fix commands are printed in English from here.
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
 import sys
 import time
@@ -99,37 +98,10 @@ def _pack(language: str):
     return load_knowledge().pack(language)
 
 
-def _pyttsx3_speaker(language: str, settings: Settings) -> Callable[[str], None]:
-    """Speak with pyttsx3 directly, for when the synthesis module is not there."""
-    import pyttsx3
-
-    from assistant.resources import data_dir
-
-    profile = tomllib.loads((data_dir("voices") / f"{language}.toml").read_text(encoding="utf-8")).get("synthesis", {})
-    engine = pyttsx3.init()
-    try:
-        engine.setProperty("voice", profile.get("voice", language))
-    except Exception:  # an unknown voice name keeps the engine's default voice
-        log.info("voice %s not found by pyttsx3", profile.get("voice"))
-    engine.setProperty("rate", int(profile.get("rate", 145) * settings.voice.rate))
-    engine.setProperty("volume", settings.voice.volume)
-
-    def speak(text: str) -> None:
-        engine.say(text)
-        engine.runAndWait()
-
-    return speak
-
-
 def make_speaker(language: str, settings: Settings) -> Callable[[str], None]:
-    try:
-        from assistant import synthesis
-    except ImportError:
-        return _pyttsx3_speaker(language, settings)
-    speak = getattr(synthesis, "speak", None)
-    if speak is None:
-        return _pyttsx3_speaker(language, settings)
-    return lambda text: speak(text, language, settings)
+    from assistant import synthesis
+
+    return lambda text: synthesis.speak(text, language, settings)
 
 
 class Console:
@@ -166,6 +138,11 @@ class Console:
         if language == self.language:
             self._speak(text)
         return text
+
+    def say(self, text: str) -> None:
+        """A sentence that is already in the spoken language (e.g. a reply of the test conversation)."""
+        self.write(text)
+        self._speak(text)
 
     def note(self, text: str) -> None:
         """Technical lines for the caregiver: printed, never spoken."""
@@ -291,28 +268,21 @@ def step_voice(settings: Settings, options: Options, console: Console) -> Settin
     return settings
 
 
-# -- audio hardware, reached through sounddevice only when the step runs
+# -- audio hardware, through assistant.devices (imported only when the step runs)
 
 
 def _device_list(kind: str) -> list[tuple[int, str]]:
-    import sounddevice
+    from assistant import devices
 
-    channels = "max_input_channels" if kind == "input" else "max_output_channels"
-    return [(index, device["name"]) for index, device in enumerate(sounddevice.query_devices()) if device[channels] > 0]
-
-
-def _device_argument(value: str):
-    if not value:
-        return None
-    return int(value) if value.isdigit() else value
+    return [(device.index, device.name) for device in devices.list_devices() if device.channels(kind) > 0]
 
 
 def _choose_device(kind: str, current: str, given: str | None, console: Console) -> tuple[str, bool]:
     """The device setting and whether any such device exists."""
     try:
         devices = _device_list(kind)
-    except Exception as error:  # PortAudio missing: the doctor names the package
-        console.note(f"cannot list audio devices ({error}); fix: sudo apt-get install -y libportaudio2")
+    except AssistantError as error:  # PortAudio missing or broken: the doctor names the fix
+        console.note(f"{error}; fix: sudo apt-get install -y libportaudio2")
         return (given if given is not None else current), False
     if given is not None:
         return given, bool(devices)
@@ -323,10 +293,9 @@ def _choose_device(kind: str, current: str, given: str | None, console: Console)
         for index, name in devices:
             console.note(f"  {index}: {name}")
         answer = console.ask(f"{kind} device number (Enter for {'the saved one' if current else 'the system default'})", "")
-        if answer.isdigit():
-            names = dict(devices)
-            if int(answer) in names:
-                return names[int(answer)], True
+        names = dict(devices)
+        if answer.isdigit() and int(answer) in names:
+            return names[int(answer)], True
     return current, True
 
 
@@ -335,26 +304,25 @@ def _level_bar(level: float, width: int = 30) -> str:
     return "[" + "#" * filled + " " * (width - filled) + "]"
 
 
+def _blocks_for(microphone, seconds: float):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        block = microphone.read(timeout=0.5)
+        if block is not None:
+            yield block
+
+
 def level_meter(device: str, seconds: float, write: Callable[[str], None]) -> float:
     """Show the microphone level live; returns the loudest level seen (0..1)."""
     import numpy as np
-    import sounddevice
 
-    blocks: queue.Queue = queue.Queue()
-
-    def callback(indata, frames, moment, status):  # PortAudio thread: copy and leave
-        blocks.put(indata.copy())
+    from assistant.devices import Microphone
 
     loudest = 0.0
-    with sounddevice.InputStream(device=_device_argument(device), channels=1, dtype="float32", callback=callback):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                block = blocks.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            # Speech RMS rarely passes 0.3 of full scale; stretch so a normal voice fills the bar.
-            level = min(1.0, float(np.sqrt(np.mean(block**2))) * 4.0)
+    with Microphone(device) as microphone:
+        for block in _blocks_for(microphone, seconds):
+            # Speech RMS rarely passes a quarter of full scale; stretch so a normal voice fills the bar.
+            level = min(1.0, float(np.sqrt(np.mean((block.astype(np.float32) / 32768.0) ** 2))) * 4.0)
             loudest = max(loudest, level)
             sys.stdout.write("\r" + _level_bar(level))
             sys.stdout.flush()
@@ -364,15 +332,13 @@ def level_meter(device: str, seconds: float, write: Callable[[str], None]) -> fl
 
 def record(device: str, seconds: float):
     """Record `seconds` from the microphone as 16 kHz mono int16."""
-    import sounddevice
+    import numpy as np
 
-    from assistant.audio import to_mono_16k
+    from assistant.devices import Microphone
 
-    info = sounddevice.query_devices(_device_argument(device), "input")
-    rate = int(info["default_samplerate"])
-    samples = sounddevice.rec(int(seconds * rate), samplerate=rate, channels=1, dtype="float32", device=_device_argument(device))
-    sounddevice.wait()
-    return to_mono_16k(samples, rate)
+    with Microphone(device) as microphone:
+        blocks = list(_blocks_for(microphone, seconds))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
 
 def transcribe(samples, language: str, settings: Settings) -> str:
@@ -394,6 +360,7 @@ def step_microphone(settings: Settings, options: Options, console: Console) -> t
     try:
         level_meter(device, METER_SECONDS, console.write)
         console.tell("wizard_say_something", example=_pack(console.language).reply("wizard_example"))
+        console.note(f"(listening for {RECORD_SECONDS:.0f} seconds)")
         heard = transcribe(record(device, RECORD_SECONDS), console.language, settings)
     except AssistantError as error:
         console.note(str(error))
@@ -526,6 +493,7 @@ def _offer_download(name: str, console: Console) -> bool:
 
 def _listen_or_type(settings: Settings, language: str, console: Console, microphone: bool) -> str:
     if microphone:
+        console.note(f"(listening for {RECORD_SECONDS:.0f} seconds)")
         try:
             heard = transcribe(record(settings.audio.input_device, RECORD_SECONDS), language, settings)
             console.note(f"> {heard}")
@@ -542,22 +510,11 @@ def step_test_conversation(settings: Settings, options: Options, console: Consol
     console.use(language, settings)
     example = _pack(language).reply("wizard_example")
     console.tell("wizard_test_conversation", example=example)
-    try:
-        from assistant.dialogue import Dialogue
-    except ImportError:
-        Dialogue = None
-    if Dialogue is None:
-        from assistant.answer import answer_text
+    from assistant.dialogue import Dialogue
 
-        text = _listen_or_type(settings, language, console, microphone) if console.interactive else example
-        reply = answer_text(text or example, language, settings).reply
-        console.write(reply)
-        console._speak(reply)
-        return
     dialogue = Dialogue(settings)
     state, turn = dialogue.start(language)
-    console.write(turn.reply)
-    console._speak(turn.reply)
+    console.say(turn.reply)
     for number in range(CONVERSATION_TURNS):
         if console.interactive:
             text = _listen_or_type(settings, language, console, microphone)
@@ -565,8 +522,7 @@ def step_test_conversation(settings: Settings, options: Options, console: Consol
             text = example if number == 0 else _pack(language).reply("wizard_example_answer")
             console.note(f"> {text}")
         state, turn = dialogue.step(state, text)
-        console.write(turn.reply)
-        console._speak(turn.reply)
+        console.say(turn.reply)
         if turn.done:
             break
 
