@@ -78,6 +78,8 @@ class CauseModel:
 class Rules:
     findings: tuple[str, ...]
     leg_findings: frozenset[str]
+    markers: frozenset[str]
+    """findings that only say what the talk is about; a longer phrase never hides them"""
     background: float
     causes: tuple[CauseModel, ...]
     red_flags: tuple[Rule, ...]
@@ -126,7 +128,8 @@ class LanguageProfile:
     commands: dict[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+# Compared by identity: caches keyed on a pack must not hash its dictionaries.
+@dataclass(frozen=True, eq=False)
 class LanguagePack:
     code: str
     language: LanguageProfile
@@ -292,6 +295,7 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
     findings = tuple(finding_table)
     known = set(findings)
     leg = frozenset(f for f, props in finding_table.items() if (props or {}).get("leg"))
+    markers = frozenset(f for f, props in finding_table.items() if (props or {}).get("marker"))
     background = reader.number("background", data.get("background"), 0.01, 0.5)
 
     causes = []
@@ -331,6 +335,7 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
     return Rules(
         findings=findings,
         leg_findings=leg,
+        markers=markers,
         background=background,
         causes=tuple(causes),
         red_flags=red_flags,

@@ -82,7 +82,9 @@ class _PhraseIndex:
 
     by_length: dict[int, tuple[tuple[str, str], ...]]
     """token count -> (finding, phrase)"""
-    skeletons: dict[int, tuple[str, ...]]
+    texts: dict[int, tuple[str, ...]]
+    skeletons: tuple[str, ...]
+    """consonant skeletons of the one-word phrases, in by_length[1] order"""
     spelling_reach: int
 
 
@@ -93,9 +95,19 @@ def _index_for(pack: LanguagePack) -> _PhraseIndex:
         for phrase in phrases:
             by_length.setdefault(len(phrase.split()), []).append((finding, phrase))
     frozen = {n: tuple(items) for n, items in by_length.items()}
-    skeletons = {n: tuple(_skeleton(p) for _, p in items) for n, items in frozen.items()}
+    texts = {n: tuple(phrase for _, phrase in items) for n, items in frozen.items()}
+    skeletons = tuple(_skeleton(p) for p in texts.get(1, ()))
     reach = max((len(k.split()) for k in pack.language.spelling), default=1)
-    return _PhraseIndex(frozen, skeletons, reach)
+    return _PhraseIndex(frozen, texts, skeletons, reach)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    finding: str
+    phrase: str
+    start: int
+    end: int
+    exact: bool
 
 
 def _skeleton(text: str) -> str:
@@ -140,48 +152,59 @@ def _threshold(phrase: str, size: int) -> float | None:
     return 82.0 if len(phrase) >= 15 else 86.0
 
 
-def _spot(words: list[str], index: _PhraseIndex) -> list[tuple[str, str, int, int]]:
+def _near_enough(window: str, phrase: str, score: float, limit: float) -> bool:
+    """Word for word, every word must sound somewhat alike ("matter" for "better", not "sore"
+    for "hot"); a window with a word dropped or added must be closer as a whole."""
+    window_words, phrase_words = window.split(), phrase.split()
+    if len(window_words) != len(phrase_words):
+        return score >= max(limit, 90.0)
+    return score >= limit and all(fuzz.ratio(a, b) >= 60 for a, b in zip(window_words, phrase_words))
+
+
+def _same_negation(window: str, phrase: str, negations: frozenset[str]) -> bool:
+    """A near match must not gain or lose a negation: "can still go up on my toes" is not
+    "cant get up on my toes", and "not short of breath" is not "short of breath"."""
+    return {w for w in window.split() if w in negations} == {w for w in phrase.split() if w in negations}
+
+
+def _spot(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> list[_Candidate]:
     """Every (finding, phrase, start, end) whose phrase occurs in the words, exactly or nearly."""
-    found: list[tuple[str, str, int, int]] = []
+    found: list[_Candidate] = []
     for size, items in index.by_length.items():
-        if size > len(words) + 1:
-            continue
-        window_sizes = sorted({max(1, size - 1), size, size + 1} if size > 1 else {1, 2})
-        for window_size in window_sizes:
+        phrases = index.texts[size]
+        # Recognisers drop or add a word; a window one word shorter or longer may still be the phrase.
+        for window_size in sorted({max(1, size - 1), size, size + 1}):
             if window_size > len(words):
                 continue
             windows = [" ".join(words[i : i + window_size]) for i in range(len(words) - window_size + 1)]
-            phrases = [phrase for _, phrase in items]
-            if window_size == size:
-                phrase_set = {p: n for n, p in enumerate(phrases)}
-                for start, window in enumerate(windows):
-                    if window in phrase_set:
-                        for finding, phrase in items:
-                            if phrase == window:
-                                found.append((finding, phrase, start, start + window_size))
-            scores = process.cdist(windows, phrases, scorer=fuzz.ratio, score_cutoff=80, workers=1)
-            skeleton_scores = process.cdist(
-                [_skeleton(w) for w in windows], index.skeletons[size], scorer=fuzz.ratio, score_cutoff=90, workers=1
-            )
-            for start, row in enumerate(scores):
-                for column in row.nonzero()[0]:
-                    finding, phrase = items[column]
-                    limit = _threshold(phrase, size)
-                    plain = row[column]
-                    sounds_alike = (
-                        len(phrase) >= 7 and skeleton_scores[start][column] >= 90 and plain >= 65
-                    )
-                    if limit is not None and (plain >= limit or sounds_alike) and plain < 100:
-                        found.append((finding, phrase, start, start + window_size))
-            # Sound-alike windows below the plain cutoff of 80 are not in `scores`; check them too.
-            for start, row in enumerate(skeleton_scores):
-                for column in row.nonzero()[0]:
-                    finding, phrase = items[column]
-                    if len(phrase) < 7 or _threshold(phrase, size) is None:
-                        continue
-                    plain = fuzz.ratio(windows[start], phrase)
-                    if 65 <= plain < 80:
-                        found.append((finding, phrase, start, start + window_size))
+            scores = process.cdist(windows, phrases, scorer=fuzz.ratio, score_cutoff=82, workers=1)
+            for start, column in zip(*scores.nonzero()):
+                finding, phrase = items[column]
+                score = scores[start][column]
+                exact = score == 100 and window_size == size
+                limit = _threshold(phrase, size)
+                if exact or (
+                    limit is not None
+                    and _near_enough(windows[start], phrase, score, limit)
+                    and _same_negation(windows[start], phrase, negations)
+                ):
+                    found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, exact))
+            if size == 1 and window_size <= 2:
+                found += _sound_alikes(windows, window_size, items, index.skeletons, negations)
+    return found
+
+
+def _sound_alikes(windows, window_size, items, skeletons, negations) -> list[_Candidate]:
+    """One-word phrases heard as one or two other words with the same consonants ("kasa mutang")."""
+    joined = [
+        "" if any(word in negations for word in window.split()) else window.replace(" ", "") for window in windows
+    ]
+    scores = process.cdist([_skeleton(w) for w in joined], skeletons, scorer=fuzz.ratio, score_cutoff=90, workers=1)
+    found = []
+    for start, column in zip(*scores.nonzero()):
+        finding, phrase = items[column]
+        if joined[start] and len(phrase) >= 7 and fuzz.ratio(joined[start], phrase) >= 65:
+            found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, False))
     return found
 
 
@@ -213,15 +236,32 @@ def _is_negated(words: list[str], start: int, end: int, profile: LanguageProfile
     return False
 
 
-def _without_overlaps(candidates: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:
-    """Keep the longest phrase where several spans of the same finding overlap."""
-    candidates.sort(key=lambda c: (-(c[3] - c[2]), c[2]))
-    kept: list[tuple[str, str, int, int]] = []
+def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> list[_Candidate]:
+    """Resolve competing spans.
+
+    - Where spans of one finding overlap, the longest stays.
+    - A span inside a longer exact phrase of another finding goes: "pain" inside "pain in my
+      chest", "short" in "short of breath". Markers (what the talk is about) always stay.
+    - A near (fuzzy) span that swallows an exact phrase of another finding goes: "sore and
+      swollen" is swelling and pain, not a misheard "hot and swollen".
+    """
+    exact_medical = [c for c in candidates if c.exact and c.finding not in markers]
+    candidates = [
+        c
+        for c in candidates
+        if c.exact or not any(e.finding != c.finding and c.start <= e.start and e.end <= c.end for e in exact_medical)
+    ]
+    candidates.sort(key=lambda c: (-(c.end - c.start), not c.exact, c.start))
+    kept: list[_Candidate] = []
     for candidate in candidates:
-        finding, _, start, end = candidate
-        if not any(k[0] == finding and k[2] < end and start < k[3] for k in kept):
+        overlaps_same = any(k.finding == candidate.finding and k.start < candidate.end and candidate.start < k.end for k in kept)
+        inside_longer = candidate.finding not in markers and any(
+            k.exact and k.start <= candidate.start and candidate.end <= k.end and k.end - k.start > candidate.end - candidate.start
+            for k in kept
+        )
+        if not overlaps_same and not inside_longer:
             kept.append(candidate)
-    return sorted(kept, key=lambda c: c[2])
+    return sorted(kept, key=lambda c: c.start)
 
 
 def understand(text: str, language: str, knowledge: Knowledge | None = None) -> Findings:
@@ -232,11 +272,16 @@ def understand(text: str, language: str, knowledge: Knowledge | None = None) -> 
     clauses = _split_on_breakers(normalise(text, profile, index.spelling_reach), profile)
     matches: list[Match] = []
     for number, words in enumerate(clauses):
+        spots = _without_overlaps(_spot(words, index, profile.negations), knowledge.rules.markers)
         masked = _masked_negations(words, profile)
-        for finding, phrase, start, end in _without_overlaps(_spot(words, index)):
+        # "tidak bisa menahan kencing dan selangkangan mati rasa": the "tidak" belongs to the first
+        # finding and must not deny the second.
+        for spot in spots:
+            masked.update(p for p in range(spot.start, spot.end) if words[p] in profile.negations)
+        for spot in spots:
             # A negation inside the phrase itself ("cannot move my leg") is part of the finding.
-            negated = _is_negated(words, start, end, profile, masked)
-            matches.append(Match(finding, phrase, number, start, end, negated))
+            negated = _is_negated(words, spot.start, spot.end, profile, masked)
+            matches.append(Match(spot.finding, spot.phrase, number, spot.start, spot.end, negated))
     present = {m.finding for m in matches if not m.negated}
     # Said once and denied once: keep it as present, because missing a danger sign costs more.
     absent = {m.finding for m in matches if m.negated} - present

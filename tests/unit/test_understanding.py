@@ -1,0 +1,82 @@
+"""Understanding: normalisation, negation scope, fuzzy spotting of misheard words, language choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.understanding import detect_language, understand
+
+
+def found(text: str, language: str):
+    findings = understand(text, language)
+    return findings.present, findings.absent
+
+
+@pytest.mark.parametrize(
+    "text, language, denied",
+    [
+        ("no swelling and no redness", "en", {"swelling", "redness"}),
+        ("my leg is not swollen or red", "en", {"swelling", "redness"}),
+        ("I don't have diabetes", "en", {"diabetes"}),
+        ("tidak bengkak dan tidak merah", "id", {"swelling", "redness"}),
+        ("nggak bengkak", "id", {"swelling"}),
+        ("gak sesak napas", "id", {"breathless"}),
+    ],
+)
+def test_negations_deny_without_raising(text, language, denied):
+    present, absent = found(text, language)
+    assert denied <= absent
+    assert not denied & present
+
+
+def test_negation_stops_at_but():
+    present, absent = found("I don't have diabetes but my calf cramps when I walk", "en")
+    assert "diabetes" in absent
+    assert {"cramp", "walking_trigger"} <= present
+
+
+def test_negation_stops_at_tapi():
+    present, absent = found("nggak bengkak tapi betis saya kram kalau jalan", "id")
+    assert "swelling" in absent
+    assert "cramp" in present
+
+
+@pytest.mark.parametrize(
+    "text, language, expected",
+    [
+        ("tingling and hummus in my feet", "en", "tingling_numb_feet"),
+        ("kaki saya kasa mutang dan mati kasa", "id", "tingling_numb_feet"),
+        ("the pain gets matter when I sit", "en", "eases_sitting_leaning"),
+        ("metis saya kram kalau jalan", "id", "cramp"),
+        ("my calf camps when i walk", "en", "cramp"),
+    ],
+)
+def test_recogniser_slips_are_still_understood(text, language, expected):
+    present, _ = found(text, language)
+    assert expected in present
+
+
+@pytest.mark.parametrize(
+    "text, language, expected",
+    [
+        ("betis saya keram kalo jalan", "id", {"cramp", "walking_trigger"}),
+        ("KRAM di BETIS!!!", "id", {"cramp"}),
+        ("My CALF cramps... when I WALK.", "en", {"cramp", "walking_trigger"}),
+    ],
+)
+def test_case_punctuation_and_colloquial_spelling(text, language, expected):
+    present, _ = found(text, language)
+    assert expected <= present
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("my calf cramps when I walk", "en"),
+        ("betis saya kram kalau jalan jauh", "id"),
+        ("kaki saya kesemutan terus", "id"),
+        ("what time is it", "en"),
+    ],
+)
+def test_language_is_detected_from_the_words(text, expected):
+    assert detect_language(text, default="en") == expected
