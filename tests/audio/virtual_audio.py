@@ -176,6 +176,30 @@ class MonitorRecorder:
                                             stderr=subprocess.DEVNULL)
         return self
 
+    def samples(self) -> np.ndarray:
+        """What has been recorded so far (the recording goes on)."""
+        data = self.out.read_bytes()
+        return np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").copy()
+
+    def wait_for_speech(self, since: float = 0.0, *, then_silence: float = 0.0, timeout: float = 60.0,
+                        min_voiced: float = 0.5) -> float:
+        """Wait until at least `min_voiced` s were spoken after `since` (seconds into the recording)
+        and no more speech arrived for `then_silence` s of wall time; returns the recording's end.
+
+        Wall time, because a null sink's monitor only produces samples while something plays.
+        """
+        deadline = time.monotonic() + timeout
+        voiced, changed = -1.0, time.monotonic()
+        while time.monotonic() < deadline:
+            samples = self.samples()
+            now_voiced = voiced_seconds(samples[int(since * RATE):])
+            if now_voiced != voiced:
+                voiced, changed = now_voiced, time.monotonic()
+            if voiced >= min_voiced and time.monotonic() - changed >= then_silence:
+                return len(samples) / RATE
+            time.sleep(0.05)
+        raise TimeoutError(f"no speech of {min_voiced} s followed by {then_silence} s of quiet on the speaker")
+
     def stop(self) -> np.ndarray:
         process, self.process = self.process, None
         if process is not None:
@@ -185,8 +209,7 @@ class MonitorRecorder:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        data = self.out.read_bytes()
-        return np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").copy()
+        return self.samples()
 
 
 def voiced_seconds(samples: np.ndarray, threshold: int = 500, window: int = 320) -> float:

@@ -1,0 +1,340 @@
+"""`calf-assistant run`: the live loop on the microphone and the speaker.
+
+    wait for activation ─► capture one utterance (endpoint) ─► recognise ─► handle_turn ─► speak
+
+The typed and the spoken loops share one turn function, `handle_turn(text) -> reply`, so the
+conversation (issue 4) replaces one function and both loops follow. Every sentence the person
+hears or reads comes from intents/<lang>/replies.yaml; the one-line technical notes on stderr are
+for the caregiver.
+
+Nothing here may end the loop except the person: a device, model or synthesis error is reported
+in one line and the loop goes on (the microphone is reopened with a growing pause); Ctrl-C ends
+with exit code 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol, TextIO
+
+import numpy as np
+
+from assistant.errors import AssistantError, DeviceError, InputError, ModelError, SynthesisError
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "id")
+
+ACTIVATION_ENV = "CALF_ASSISTANT_ACTIVATION"
+"""`auto` listens again as soon as a turn is over, with no Enter key (tests, hands-free trials)."""
+
+MAX_TURNS_ENV = "CALF_ASSISTANT_MAX_TURNS"
+"""Stop after this many listening turns (tests); unset or 0 means no limit."""
+
+BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+"""Seconds between attempts to reopen a failed microphone: quick at first (a loose plug), then
+slow enough not to flood the log while it stays unplugged."""
+
+TurnHandler = Callable[[str], str]
+
+
+# ---- the turn: text in, reply out --------------------------------------------------------------
+
+
+def answer_turns(settings) -> TurnHandler:
+    """One stateless answer per turn (the conversation will replace this with the dialogue)."""
+    from assistant.answer import answer_text
+
+    def handle_turn(text: str) -> str:
+        return answer_text(text, settings.language, settings).reply
+
+    return handle_turn
+
+
+def home_language(settings) -> str:
+    """The language of the assistant's own messages ('auto' has not heard anybody yet)."""
+    return settings.language if settings.language in LANGUAGES else "en"
+
+
+def reply_text(language: str, key: str, **values) -> str:
+    from assistant.knowledge import load_knowledge
+
+    return load_knowledge().pack(language).reply(key, **values)
+
+
+def _note(message: str) -> None:
+    """A one-line note for the caregiver on stderr."""
+    print(f"calf-assistant: {message}", file=sys.stderr, flush=True)
+
+
+# ---- activation: when to start listening -------------------------------------------------------
+
+
+class Activation(Protocol):
+    def wait(self) -> bool:
+        """Block until the person wants to speak; False means stop the loop."""
+
+
+@dataclass
+class EnterKey:
+    """The default: press Enter, then speak (end of input ends the loop)."""
+
+    stream: TextIO
+
+    def wait(self) -> bool:
+        return bool(self.stream.readline())
+
+
+class Immediately:
+    """Listen again straight away (CALF_ASSISTANT_ACTIVATION=auto)."""
+
+    def wait(self) -> bool:
+        return True
+
+
+def make_activation(settings, stdin: TextIO) -> tuple[Activation, str]:
+    """The activation and the key of the 'ready' reply that tells the person what to do.
+
+    GPIO buttons and wake phrases plug in here; until they exist, those modes fall back to Enter.
+    """
+    if os.environ.get(ACTIVATION_ENV, "").strip().lower() == "auto":
+        return Immediately(), "ready"
+    mode = settings.activation.mode
+    if mode != "enter":
+        _note(f"activation.mode '{mode}' is not available yet; using the Enter key")
+    return EnterKey(stdin), "ready"
+
+
+def max_turns_from_env() -> int | None:
+    raw = os.environ.get(MAX_TURNS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{MAX_TURNS_ENV} must be a whole number, not '{raw}'") from None
+    return value if value > 0 else None
+
+
+# ---- the two ends ------------------------------------------------------------------------------
+
+
+class Ears:
+    """The recogniser, loaded once; in 'auto' language each language's one is loaded when first heard."""
+
+    def __init__(self, settings):
+        from assistant.recogniser import load_recogniser
+
+        self._settings = settings
+        self._load = load_recogniser
+        self._recognisers: dict[str, object] = {}
+        self._fixed = settings.language if settings.language in LANGUAGES else None
+        self._get(self._fixed or "en")
+
+    def _get(self, language: str):
+        if language not in self._recognisers:
+            self._recognisers[language] = self._load(language, self._settings)
+        return self._recognisers[language]
+
+    def hear(self, samples: np.ndarray):
+        from assistant.recogniser import SAMPLE_RATE, detect_language
+
+        language = self._fixed or detect_language(samples, self._settings)
+        recogniser = self._get(language)
+        recogniser.reset()
+        # Fed in 0.2 s blocks as a microphone would; Vosk decodes while it is fed.
+        step = SAMPLE_RATE // 5
+        for start in range(0, len(samples), step):
+            recogniser.accept(samples[start : start + step])
+        return recogniser.finish()
+
+
+class Mouth:
+    """Says a text: printed for whoever reads along, spoken with the microphone muted."""
+
+    def __init__(self, settings, microphone=None, *, speak=None, out: TextIO | None = None):
+        if speak is None:
+            from assistant.synthesis import speak
+        self._speak = speak
+        self._settings = settings
+        self._microphone = microphone
+        self._out = out or sys.stdout
+
+    def say(self, text: str, language: str | None = None) -> None:
+        from assistant.synthesis import resolve_language
+
+        print(text, file=self._out, flush=True)
+        language = resolve_language(text, language or self._settings.language)
+        try:
+            if self._microphone is not None:
+                with self._microphone.muted():
+                    self._speak(text, language, self._settings)
+            else:
+                self._speak(text, language, self._settings)
+        except (SynthesisError, DeviceError) as error:
+            _note(str(error))
+
+
+# ---- the loops ---------------------------------------------------------------------------------
+
+
+def typed_loop(handle_turn: TurnHandler, language: str, stdin: TextIO, stdout: TextIO) -> int:
+    print(reply_text(language, "typed_prompt"), file=stdout, flush=True)
+    for line in stdin:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            reply = handle_turn(text)
+        except InputError as error:
+            _note(str(error))
+            continue
+        print(reply, file=stdout, flush=True)
+    return 0
+
+
+def _backoff_delays() -> Iterator[float]:
+    yield from BACKOFF
+    while True:
+        yield BACKOFF[-1]
+
+
+@dataclass
+class SpokenLoop:
+    settings: object
+    handle_turn: TurnHandler
+    ears: Ears
+    microphone: object
+    mouth: Mouth
+    activation: Activation
+    ready_key: str = "ready"
+    max_turns: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+    listen_timeout: float = 8.0
+
+    @property
+    def language(self) -> str:
+        return home_language(self.settings)
+
+    def open_microphone(self) -> None:
+        """Open it, retrying with a growing pause; a device may come back (plugged in again)."""
+        from assistant.devices import refresh
+
+        delays = _backoff_delays()
+        while True:
+            try:
+                self.microphone.open()
+                return
+            except DeviceError as error:
+                delay = next(delays)
+                _note(f"{error} (trying again in {delay:.0f} s)")
+                self.sleep(delay)
+                refresh()
+
+    def capture(self):
+        from assistant.endpoint import EndpointConfig, capture
+
+        config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout)
+        self.microphone.flush()  # what was said before activation is not for us
+        return capture(self.microphone.blocks(), config)
+
+    def run(self) -> int:
+        self.open_microphone()
+        self.mouth.say(reply_text(self.language, self.ready_key))
+        turns = 0
+        while self.max_turns is None or turns < self.max_turns:
+            if not self.activation.wait():
+                break
+            turns += 1
+            self.turn()
+        return 0
+
+    def turn(self) -> None:
+        try:
+            utterance = self.capture()
+        except DeviceError as error:
+            _note(str(error))
+            self.mouth.say(reply_text(self.language, "device_error"))
+            self.microphone.close()
+            self.open_microphone()
+            return
+        if not utterance.heard_speech:
+            self.mouth.say(reply_text(self.language, "heard_nothing"))
+            return
+        try:
+            transcript = self.ears.hear(utterance.audio)
+        except AssistantError as error:  # ModelError, KnowledgeError: say so, keep listening
+            _note(str(error))
+            return
+        if not transcript.text:
+            self.mouth.say(reply_text(self.language, "heard_nothing"))
+            return
+        log.info("heard %.1f s, confidence %.2f", utterance.seconds, transcript.confidence)
+        try:
+            reply = self.handle_turn(transcript.text)
+        except InputError as error:
+            _note(str(error))
+            return
+        self.mouth.say(reply)
+
+
+def microphone_problem(settings) -> str | None:
+    """Why the live loop cannot listen, in one line; None when a microphone is there."""
+    from assistant.devices import INPUT, has_microphone, list_devices, pick_device
+
+    try:
+        devices = list_devices()
+        if not any(device.inputs > 0 for device in devices):
+            return "no microphone was found (none connected, or the sound server is not running)"
+        pick_device(settings.audio.input_device, devices, INPUT)
+    except DeviceError as error:
+        return str(error)
+    return None if has_microphone(settings.audio.input_device) else "no microphone was found"
+
+
+def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """The live loop; with --typed, or without a microphone, the typed conversation instead.
+
+    Non-interactive use (tests, trials): CALF_ASSISTANT_ACTIVATION=auto listens without waiting
+    for Enter, and CALF_ASSISTANT_MAX_TURNS=N stops after N listening turns. Both are environment
+    variables rather than flags because they are not for the person using the assistant.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    language = home_language(settings)
+    max_turns = max_turns_from_env()
+    handle_turn = answer_turns(settings)
+    try:
+        problem = None if args.typed else microphone_problem(settings)
+        if args.typed or problem:
+            if problem:
+                _note(problem)
+                print(reply_text(language, "no_microphone"), file=stdout, flush=True)
+            return typed_loop(handle_turn, language, stdin, stdout)
+        return _spoken(settings, handle_turn, stdin, stdout, max_turns)
+    except KeyboardInterrupt:
+        print(file=stdout, flush=True)
+        return 0
+
+
+def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None) -> int:
+    from assistant.devices import Microphone
+
+    try:
+        ears = Ears(settings)
+    except ModelError as error:
+        # Without a recogniser the assistant cannot listen, but it can still help in writing.
+        _note(str(error))
+        return typed_loop(handle_turn, home_language(settings), stdin, stdout)
+    microphone = Microphone(settings.audio.input_device)
+    activation, ready_key = make_activation(settings, stdin)
+    loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,
+                      ready_key=ready_key, max_turns=max_turns)
+    try:
+        return loop.run()
+    finally:
+        microphone.close()

@@ -1,0 +1,125 @@
+"""`calf-assistant run` on PulseAudio virtual devices: a spoken question goes into the virtual
+microphone, the answer comes out of the virtual speaker, and a recogniser checks what was said.
+
+The assistant runs as a subprocess started after the daemon, so PortAudio finds the daemon's
+devices at its start-up, as on a real machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.audio import load_wav
+from assistant.knowledge import load_knowledge
+from assistant.live import ACTIVATION_ENV, MAX_TURNS_ENV
+from virtual_audio import RATE, voiced_seconds
+
+REPO = Path(__file__).resolve().parents[2]
+QUESTION = "My calf cramps when I walk, and it goes away when I rest."
+
+
+def _words(text: str) -> set[str]:
+    return {word.strip(".,;:!?()'\"").lower() for word in text.split() if len(word.strip(".,;:!?()'\"")) > 3}
+
+
+def _start(env: dict[str, str], *arguments: str, config: Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, **env}
+    if config is not None:
+        env["CALF_ASSISTANT_CONFIG"] = str(config)
+    return subprocess.Popen([sys.executable, "-m", "assistant", *arguments], cwd=REPO, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture()
+def brisk_config(tmp_path) -> Path:
+    """Fast speech and the short mid-walk reply, so a whole spoken turn fits in a test."""
+    path = tmp_path / "config.toml"
+    path.write_text('language = "en"\nmid_walk = true\n[voice]\nrate = 1.5\n', encoding="utf-8")
+    return path
+
+
+def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone, speaker_recording, speech,
+                                                      tmp_path, brisk_config):
+    question = load_wav(speech.speak(QUESTION, tmp_path / "question.wav", voice="en-us"))
+    process = _start({**pulse.env, ACTIVATION_ENV: "auto", MAX_TURNS_ENV: "1"}, "run", config=brisk_config)
+    try:
+        # The assistant first says it is ready (microphone muted); speak only once it has finished.
+        ready_end = speaker_recording.wait_for_speech(then_silence=1.0, timeout=90)
+        virtual_microphone.say(question)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    heard = speaker_recording.stop()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+    pack = load_knowledge().pack("en")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0] == pack.reply("ready")
+    reply = lines[-1]
+    assert "artery" in reply.lower() or "arteries" in reply.lower(), out
+
+    spoken_reply = heard[int(ready_end * RATE):]
+    assert voiced_seconds(spoken_reply) > 4.0, "the answer was spoken, not only printed"
+
+    from assistant.recogniser import recognise
+
+    recognised = _words(recognise(spoken_reply, "en").text)
+    expected = _words(reply)
+    assert len(recognised & expected) >= 0.4 * len(expected), (recognised, expected)
+
+
+def test_ctrl_c_ends_the_live_loop_cleanly(pulse, virtual_microphone, speaker_recording, brisk_config):
+    process = _start({**pulse.env, ACTIVATION_ENV: "auto"}, "run", config=brisk_config)
+    try:
+        speaker_recording.wait_for_speech(min_voiced=0.5, timeout=90)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_without_a_microphone_the_typed_conversation_is_offered(tmp_path):
+    nowhere = {"PULSE_SERVER": f"unix:{tmp_path}/no-sound-server"}
+    process = _start(nowhere, "run", "--lang", "en")
+    out, err = process.communicate(QUESTION + "\n", timeout=120)
+    assert process.returncode == 0, err
+    pack = load_knowledge().pack("en")
+    assert pack.reply("no_microphone") in out
+    assert pack.reply("typed_prompt") in out
+    assert "arteries" in out.lower()
+    assert err.count("\n") == 1 and "no microphone" in err, err
+
+
+def test_typed_flag_skips_the_microphone(pulse):
+    process = _start(pulse.env, "run", "--typed", "--lang", "id")
+    out, err = process.communicate("betis saya kram kalau berjalan\n", timeout=120)
+    assert process.returncode == 0, err
+    pack = load_knowledge().pack("id")
+    assert pack.reply("typed_prompt") in out and pack.reply("no_microphone") not in out
+    assert len(out.splitlines()) >= 2 and err == ""
+
+
+def test_the_microphone_hears_the_virtual_microphone_in_process(pulse, virtual_microphone, speech, tmp_path):
+    """The audio layer under `run`: device, queue, resampling and end-of-speech on real PulseAudio."""
+    from assistant.devices import Microphone
+    from assistant.endpoint import END_OF_SPEECH, EndpointConfig, capture
+
+    question = load_wav(speech.speak(QUESTION, tmp_path / "question.wav", voice="en-gb"))
+    with Microphone("pulse") as microphone:
+        microphone.flush()
+        virtual_microphone.say(question)
+        started = time.monotonic()
+        utterance = capture(microphone.blocks(), EndpointConfig(listen_timeout=10))
+    assert utterance.reason == END_OF_SPEECH
+    assert abs(utterance.speech_seconds - len(question) / RATE) < 1.5
+    assert time.monotonic() - started < len(question) / RATE + 3.0

@@ -1,0 +1,181 @@
+"""The live loop's control flow with stand-ins for the devices and the recogniser."""
+
+from __future__ import annotations
+
+import io
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+from assistant.errors import DeviceError, InputError, ModelError, SynthesisError
+from assistant.knowledge import load_knowledge
+from assistant.live import (
+    ACTIVATION_ENV,
+    MAX_TURNS_ENV,
+    EnterKey,
+    Immediately,
+    Mouth,
+    SpokenLoop,
+    make_activation,
+    max_turns_from_env,
+    typed_loop,
+)
+from assistant.recogniser import Transcript
+
+PACK = load_knowledge().pack("en")
+
+
+def voice(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    phase = 2 * np.pi * 120 * t
+    return (5000 * sum(np.sin(k * phase) / k for k in range(1, 25)) * (0.55 + 0.45 * np.abs(np.sin(5 * np.pi * t)))).astype(np.int16)
+
+
+class FakeMicrophone:
+    def __init__(self, audio=None, fail_opens=0, fail_read=False):
+        self.audio, self.fail_opens, self.fail_read = audio, fail_opens, fail_read
+        self.opens = self.closes = 0
+        self.muted_now = False
+        self.mute_log = []
+
+    def open(self):
+        self.opens += 1
+        if self.opens <= self.fail_opens:
+            raise DeviceError("cannot open the microphone 'USB' (Device unavailable)")
+        return self
+
+    def close(self):
+        self.closes += 1
+
+    def flush(self):
+        pass
+
+    @contextmanager
+    def muted(self):
+        self.muted_now = True
+        try:
+            yield
+        finally:
+            self.muted_now = False
+
+    def blocks(self):
+        if self.fail_read:
+            self.fail_read = False
+            raise DeviceError("the microphone stopped sending sound (unplugged?)")
+        audio = self.audio if self.audio is not None else np.zeros(16000 * 10, dtype=np.int16)
+        for start in range(0, len(audio), 1600):
+            yield audio[start : start + 1600]
+
+
+class FakeEars:
+    def __init__(self, text="my calf hurts", error=None):
+        self.text, self.error, self.heard = text, error, []
+
+    def hear(self, samples):
+        self.heard.append(len(samples))
+        if self.error:
+            raise self.error
+        return Transcript(self.text, 0.9, True)
+
+
+def make_loop(microphone, ears=None, turns=1, handle=lambda text: f"reply to {text}", speak_error=None):
+    said, sleeps = [], []
+
+    def speak(text, language, settings):
+        said.append((text, microphone.muted_now))
+        if speak_error:
+            raise speak_error
+
+    out = io.StringIO()
+    mouth = Mouth(Settings(), microphone, speak=speak, out=out)
+    loop = SpokenLoop(Settings(), handle, ears or FakeEars(), microphone, mouth, Immediately(), max_turns=turns,
+                      sleep=sleeps.append, listen_timeout=2.0)
+    return loop, said, sleeps, out
+
+
+def test_a_turn_hears_answers_and_speaks_with_the_microphone_muted():
+    audio = np.concatenate([np.zeros(8000, np.int16), voice(1.0), np.zeros(32000, np.int16)])
+    ears = FakeEars("my calf hurts")
+    loop, said, _, out = make_loop(FakeMicrophone(audio), ears)
+    assert loop.run() == 0
+    assert said == [(PACK.reply("ready"), True), ("reply to my calf hurts", True)]
+    assert out.getvalue().splitlines() == [PACK.reply("ready"), "reply to my calf hurts"]
+    assert ears.heard and ears.heard[0] < len(audio), "only the utterance reaches the recogniser"
+
+
+def test_nobody_speaking_gets_the_heard_nothing_reply():
+    ears = FakeEars()
+    loop, said, _, _ = make_loop(FakeMicrophone(), ears)
+    loop.run()
+    assert said[-1][0] == PACK.reply("heard_nothing") and not ears.heard
+
+
+def test_an_empty_transcript_gets_the_heard_nothing_reply():
+    loop, said, _, _ = make_loop(FakeMicrophone(voice(1.5)), FakeEars(""))
+    loop.run()
+    assert said[-1][0] == PACK.reply("heard_nothing")
+
+
+def test_a_busy_microphone_is_retried_with_a_growing_pause(capsys):
+    microphone = FakeMicrophone(voice(1.5), fail_opens=3)
+    loop, said, sleeps, _ = make_loop(microphone)
+    assert loop.run() == 0
+    assert sleeps == [1.0, 2.0, 4.0] and microphone.opens == 4
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all("Device unavailable" in line and "trying again" in line for line in err)
+    assert said[-1][0] == "reply to my calf hurts"
+
+
+def test_an_unplugged_microphone_is_reported_reopened_and_the_loop_goes_on(capsys):
+    microphone = FakeMicrophone(voice(1.5), fail_read=True)
+    loop, said, _, _ = make_loop(microphone, turns=2)
+    assert loop.run() == 0
+    assert PACK.reply("device_error") in [text for text, _ in said]
+    assert microphone.closes == 1 and microphone.opens == 2
+    assert said[-1][0] == "reply to my calf hurts"
+    assert "unplugged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [ModelError("model 'whisper-base' is corrupt; fix: calf-assistant models prepare")])
+def test_a_recogniser_error_is_one_line_and_the_loop_goes_on(capsys, error):
+    loop, said, _, _ = make_loop(FakeMicrophone(voice(1.5)), FakeEars(error=error), turns=2)
+    assert loop.run() == 0
+    assert capsys.readouterr().err.count("whisper-base") == 2
+
+
+def test_a_synthesis_error_still_shows_the_reply_and_keeps_going(capsys):
+    loop, said, _, out = make_loop(FakeMicrophone(voice(1.5)), speak_error=SynthesisError("espeak-ng is not installed"))
+    assert loop.run() == 0
+    assert "reply to my calf hurts" in out.getvalue()
+    assert "espeak-ng is not installed" in capsys.readouterr().err
+
+
+def test_the_typed_loop_answers_each_line_and_survives_bad_input(capsys):
+    def handle(text):
+        if text == "bad":
+            raise InputError("the text is mostly control characters")
+        return f"reply to {text}"
+
+    out = io.StringIO()
+    assert typed_loop(handle, "en", io.StringIO("one\n\nbad\ntwo\n"), out) == 0
+    assert out.getvalue().splitlines() == [PACK.reply("typed_prompt"), "reply to one", "reply to two"]
+    assert "control characters" in capsys.readouterr().err
+
+
+def test_enter_activation_and_its_end(monkeypatch):
+    monkeypatch.delenv(ACTIVATION_ENV, raising=False)
+    activation, key = make_activation(Settings(), io.StringIO("\n"))
+    assert isinstance(activation, EnterKey) and key == "ready"
+    assert activation.wait() is True and activation.wait() is False
+
+
+def test_the_non_interactive_activation_and_turn_limit_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv(ACTIVATION_ENV, "auto")
+    assert isinstance(make_activation(Settings(), io.StringIO())[0], Immediately)
+    monkeypatch.setenv(MAX_TURNS_ENV, "2")
+    assert max_turns_from_env() == 2
+    monkeypatch.setenv(MAX_TURNS_ENV, "two")
+    with pytest.raises(InputError):
+        max_turns_from_env()
