@@ -1,0 +1,169 @@
+"""The caregiver's diary: written by real conversations, read back, private, exportable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from assistant import diary
+from assistant.config import DiarySettings, Settings, data_home
+from assistant.dialogue import Dialogue
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def conversation(lines: list[str], language: str = "en"):
+    dialogue = Dialogue(Settings())
+    state, _ = dialogue.start(language)
+    for line in lines:
+        state, _ = dialogue.step(state, line)
+    return state
+
+
+def saved(lines: list[str], settings: Settings | None = None, **kwargs) -> diary.Entry:
+    state = conversation(lines)
+    entry = diary.entry_from(state, "2026-01-02T03:04:05+00:00", **kwargs)
+    diary.save(entry, settings or Settings())
+    return entry
+
+
+def test_written_and_read_back():
+    entry = saved(["my calf cramps when I walk", "yes"])
+    [loaded] = diary.load()
+    assert loaded.id == 1
+    assert loaded.heard == ("my calf cramps when I walk", "yes")
+    assert loaded.said == entry.said and len(loaded.said) == 3  # greeting, question, advice
+    assert loaded.triage == entry.triage and loaded.causes == entry.causes
+    assert "cramp" in loaded.present and loaded.language == "en"
+    assert loaded.started_at == "2026-01-02T03:04:05+00:00" and loaded.ended_at.endswith("+00:00")
+
+
+def test_private_file_and_folder():
+    saved(["my calf cramps when I walk"])
+    path = diary.diary_path()
+    assert path.parent == data_home()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_existing_open_folder_is_made_private():
+    data_home().mkdir(parents=True, mode=0o755)
+    os.chmod(data_home(), 0o755)
+    saved(["my calf cramps when I walk"])
+    assert stat.S_IMODE(data_home().stat().st_mode) == 0o700
+
+
+def test_schema_is_versioned():
+    saved(["my calf cramps when I walk"])
+    with sqlite3.connect(diary.diary_path()) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == diary.SCHEMA_VERSION
+
+
+def test_diary_from_a_newer_release_is_left_alone():
+    saved(["my calf cramps when I walk"])
+    with sqlite3.connect(diary.diary_path()) as connection:
+        connection.execute(f"PRAGMA user_version = {diary.SCHEMA_VERSION + 1}")
+    with pytest.raises(Exception, match="newer calf-assistant"):
+        saved(["my calf hurts"])
+    with sqlite3.connect(diary.diary_path()) as connection:
+        assert connection.execute("SELECT count(*) FROM conversations").fetchone()[0] == 1
+
+
+def test_audio_is_kept_only_when_allowed():
+    recording = b"RIFF....WAVE"
+    saved(["my calf cramps when I walk"], audio=(recording,))
+    keep = replace(Settings(), diary=DiarySettings(keep_audio=True))
+    saved(["my calf cramps when I walk"], keep, audio=(recording,))
+    with sqlite3.connect(diary.diary_path()) as connection:
+        rows = connection.execute(
+            "SELECT conversation_id, audio FROM turns WHERE speaker = 'person' ORDER BY conversation_id"
+        ).fetchall()
+    assert rows == [(1, None), (2, recording)]
+
+
+def test_newest_first_and_limit():
+    saved(["my calf cramps when I walk"])
+    state = conversation(["my calf hurts"])
+    diary.save(diary.entry_from(state, "2026-05-01T00:00:00+00:00"), Settings())
+    entries = diary.load(limit=1)
+    assert len(entries) == 1 and entries[0].started_at.startswith("2026-05-01")
+
+
+def test_csv_export_has_every_entry_and_defuses_formulas():
+    saved(["=HYPERLINK(\"x\") my calf cramps when I walk"])
+    saved(["my calf hurts and it is swollen and red and warm"])
+    buffer = io.StringIO()
+    diary.write_csv(diary.load(), buffer)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert len(rows) == 2
+    assert list(rows[0]) == list(diary.CSV_COLUMNS)
+    flagged = [row for row in rows if row["red_flags"]]
+    assert flagged and "dvt" in flagged[0]["red_flags"]
+    assert all(not row["heard"].startswith("=") for row in rows)
+
+
+def run_cli(*arguments: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *arguments],
+        input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT, env=os.environ.copy(),
+    )
+
+
+def test_chat_saves_and_diary_lists_red_flags_first_to_the_eye(tmp_path):
+    result = run_cli("chat", "--json", stdin="my calf cramps when I walk\nstart over\n"
+                     "my calf hurts and it is swollen and red and warm\n")
+    assert result.returncode == 0, result.stderr
+    listing = run_cli("diary")
+    assert listing.returncode == 0, listing.stderr
+    assert diary.RED_FLAG_MARK in listing.stdout and "dvt" in listing.stdout
+    flagged_line = next(line for line in listing.stdout.splitlines() if line.startswith(diary.RED_FLAG_MARK + ":"))
+    assert "dvt" in flagged_line
+
+    export = tmp_path / "diary.csv"
+    assert run_cli("diary", "--csv", str(export)).returncode == 0
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
+    assert len(list(csv.DictReader(export.open()))) == 1
+
+    as_json = json.loads(run_cli("diary", "--json").stdout)
+    assert as_json[0]["red_flags"] == ["dvt"] and as_json[0]["triage"] == "urgent"
+    assert "my calf cramps when I walk" in as_json[0]["heard"]  # start over keeps the transcript
+
+
+def test_diary_to_stdout_as_csv():
+    run_cli("chat", stdin="my calf cramps when I walk\nstop\n")
+    result = run_cli("diary", "--csv", "-")
+    assert result.returncode == 0 and result.stdout.startswith("id,started_at")
+
+
+def test_empty_diary_says_so():
+    result = run_cli("diary")
+    assert result.returncode == 0 and "empty" in result.stdout
+
+
+def test_saving_failure_does_not_break_the_conversation():
+    # The data folder is a file: the diary cannot be created, the person still gets answers.
+    data_home().parent.mkdir(parents=True, exist_ok=True)
+    data_home().write_text("not a folder")
+    result = run_cli("chat", "--json", stdin="my calf cramps when I walk\nstop\n")
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 3
+    errors = [line for line in result.stderr.splitlines() if line]
+    assert len(errors) == 1 and "diary" in errors[0]
+
+
+def test_disabled_diary_writes_nothing(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[diary]\nenabled = false\n")
+    result = run_cli("--config", str(config), "chat", stdin="my calf cramps when I walk\nstop\n")
+    assert result.returncode == 0
+    assert not diary.diary_path().exists()
