@@ -268,3 +268,46 @@ def speaker_recording(pulse, tmp_path):
     recorder = MonitorRecorder(pulse, tmp_path / "speaker.raw").start()
     yield recorder
     recorder.stop()
+
+
+# ---- by hand: scripts/virtual-audio ---------------------------------------------------------------
+
+
+def main() -> int:
+    """Run the virtual devices in the foreground; each line typed is spoken into the microphone."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import speech_maker
+
+    from assistant.audio import load_wav
+
+    folder = Path(tempfile.mkdtemp(prefix="calf-virtual-audio-"))
+    server = PulseServer(folder).start()
+    microphone = VirtualMicrophone(server.fifo).start()
+    print(f"export PULSE_SERVER={server.env['PULSE_SERVER']}", flush=True)
+    print("# in another terminal: run that export, then calf-assistant run; speaker: "
+          f"parec -d {SINK}.monitor | aplay. Type a sentence (or 'wav FILE') to speak it here; Ctrl-D stops.",
+          flush=True)
+    try:
+        for number, line in enumerate(sys.stdin):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("wav "):
+                path = Path(line[4:].strip())
+            else:
+                path = speech_maker.speak(line, folder / f"line-{number}.wav", voice="en-us")
+            microphone.say(load_wav(path))
+        microphone.wait_until_said()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        microphone.stop()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
