@@ -126,6 +126,14 @@ class LanguageProfile:
     unsure: tuple[str, ...]
     sometimes: tuple[str, ...]
     commands: dict[str, tuple[str, ...]]
+    suffixes: tuple[str, ...] = ()
+
+    def stem(self, word: str) -> str:
+        """A word without its possessive ending ("kakinya" -> "kaki"), when enough remains."""
+        for suffix in self.suffixes:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                return word[: -len(suffix)]
+        return word
 
 
 # Compared by identity: caches keyed on a pack must not hash its dictionaries.
@@ -381,6 +389,7 @@ def _read_language(reader: _Reader) -> LanguageProfile:
         unsure=_phrases(reader, "unsure", data.get("unsure")),
         sometimes=_phrases(reader, "sometimes", data.get("sometimes", ["sometimes"])),
         commands={name: _phrases(reader, f"commands.{name}", commands[name]) for name in COMMANDS},
+        suffixes=reader.texts("suffixes", data.get("suffixes", []), allow_empty=True),
     )
 
 

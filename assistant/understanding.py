@@ -93,7 +93,8 @@ def _index_for(pack: LanguagePack) -> _PhraseIndex:
     by_length: dict[int, list[tuple[str, str]]] = {}
     for finding, phrases in pack.findings.items():
         for phrase in phrases:
-            by_length.setdefault(len(phrase.split()), []).append((finding, phrase))
+            stemmed = " ".join(pack.language.stem(word) for word in phrase.split())
+            by_length.setdefault(len(phrase.split()), []).append((finding, stemmed))
     frozen = {n: tuple(items) for n, items in by_length.items()}
     texts = {n: tuple(phrase for _, phrase in items) for n, items in frozen.items()}
     skeletons = tuple(_skeleton(p) for p in texts.get(1, ()))
@@ -120,7 +121,7 @@ def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> l
     text = _strip_accents(text.lower())
     clauses = []
     for chunk in _CLAUSE_PUNCTUATION.split(text):
-        words = _apply_spelling(_words(chunk), profile.spelling, spelling_reach)
+        words = [profile.stem(w) for w in _apply_spelling(_words(chunk), profile.spelling, spelling_reach)]
         if words:
             clauses.append(words)
     return clauses
@@ -191,6 +192,36 @@ def _spot(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> l
                     found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, exact))
             if size == 1 and window_size <= 2:
                 found += _sound_alikes(windows, window_size, items, index.skeletons, negations)
+    found += _gapped(words, index, negations)
+    return found
+
+
+_MAX_GAP = 3
+"""Words that may stand between the words of a phrase: "dubur sama kemaluan kok kebas"."""
+
+
+def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> list[_Candidate]:
+    """Two- and three-word phrases whose words come in order with a few others between them."""
+    positions: dict[str, list[int]] = {}
+    for position, word in enumerate(words):
+        positions.setdefault(word, []).append(position)
+    found = []
+    for size in (2, 3):
+        for finding, phrase in index.by_length.get(size, ()):
+            parts = phrase.split()
+            for first in positions.get(parts[0], ()):
+                cursor, budget, ok = first, _MAX_GAP, True
+                for part in parts[1:]:
+                    following = [p for p in positions.get(part, ()) if cursor < p <= cursor + 1 + budget]
+                    if not following:
+                        ok = False
+                        break
+                    budget -= following[0] - cursor - 1
+                    cursor = following[0]
+                if ok and cursor - first + 1 > size:
+                    window = " ".join(words[first : cursor + 1])
+                    if _same_negation(window, phrase, negations):
+                        found.append(_Candidate(finding, phrase, first, cursor + 1, False))
     return found
 
 
@@ -239,9 +270,8 @@ def _is_negated(words: list[str], start: int, end: int, profile: LanguageProfile
 def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> list[_Candidate]:
     """Resolve competing spans.
 
-    - Where spans of one finding overlap, the longest stays.
-    - A span inside a longer exact phrase of another finding goes: "pain" inside "pain in my
-      chest", "short" in "short of breath". Markers (what the talk is about) always stay.
+    - Where spans of one finding overlap, the longest stays. Spans of different findings may
+      overlap ("swollen" inside "swollen and warm"): dropping either could hide a danger sign.
     - A near (fuzzy) span that swallows an exact phrase of another finding goes: "sore and
       swollen" is swelling and pain, not a misheard "hot and swollen".
     """
@@ -255,11 +285,7 @@ def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> 
     kept: list[_Candidate] = []
     for candidate in candidates:
         overlaps_same = any(k.finding == candidate.finding and k.start < candidate.end and candidate.start < k.end for k in kept)
-        inside_longer = candidate.finding not in markers and any(
-            k.exact and k.start <= candidate.start and candidate.end <= k.end and k.end - k.start > candidate.end - candidate.start
-            for k in kept
-        )
-        if not overlaps_same and not inside_longer:
+        if not overlaps_same:
             kept.append(candidate)
     return sorted(kept, key=lambda c: c.start)
 
