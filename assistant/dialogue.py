@@ -506,32 +506,74 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class Conversation:
+    """The dialogue with its state and its side effects, for loops that deal in text.
+
+    Calling it with what the person said returns what to say (the live loop's turn function);
+    on the way it remembers a slower or louder voice in the settings file and keeps finished
+    conversations in the diary. `expect`, `language` and `settings` tell the loop how to listen
+    and speak next.
+    """
+
+    def __init__(self, settings: Settings, config_path=None, dialogue: Dialogue | None = None):
+        self.dialogue = dialogue or Dialogue(settings)
+        self.settings = settings
+        self.config_path = config_path
+        self.state, self.turn = self.dialogue.start(settings.language)
+        self.started = _now()
+
+    @property
+    def greeting(self) -> str:
+        return self.state.said[0] if self.state.said else self.turn.reply
+
+    @property
+    def expect(self) -> str:
+        return self.turn.expect
+
+    @property
+    def language(self) -> str | None:
+        """The conversation's language, or None while it is still listening for it."""
+        return None if self.state.language == AUTO else self.state.language
+
+    def listening_phrases(self) -> list[str] | None:
+        """A grammar for the next utterance: answers and commands after a yes/no question."""
+        if self.expect != YES_NO:
+            return None
+        return listening_phrases(self.dialogue.knowledge.pack(self.language or "en"))
+
+    def __call__(self, text: str) -> str:
+        if self.state.done:
+            self.started = _now()
+        was_done = self.state.done
+        self.state, self.turn = self.dialogue.step(self.state, text)
+        if self.turn.voice is not None:
+            self.settings = replace(self.settings, voice=self.turn.voice)
+            try:
+                remember_voice(self.turn.voice, self.config_path)
+            except (AssistantError, OSError) as error:
+                _warn("could not remember the voice setting", error)
+        if self.turn.done and not (was_done and self.turn.command == "repeat"):
+            _save_to_diary(self.settings, self.state, self.started, finished=True)
+        return self.turn.reply
+
+    def close(self) -> None:
+        """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""
+        if not self.state.done:
+            _save_to_diary(self.settings, self.state, self.started, finished=False)
+
+
 def chat_command(args, settings: Settings) -> int:
     """One user turn per line on standard input; a reply (or JSON object) per line, at once."""
-    dialogue = Dialogue(settings)
-    state, turn = dialogue.start(settings.language)
-    _print_turn(turn, args.json)
-    started = _now()
+    conversation = Conversation(settings, getattr(args, "config", None))
+    _print_turn(conversation.turn, args.json)
     stream = sys.stdin.buffer
     try:
         while True:
             raw = stream.readline()
             if not raw:
                 break
-            if state.done:
-                started = _now()
-            was_done = state.done
-            state, turn = dialogue.step(state, _decode(raw))
-            _print_turn(turn, args.json)
-            if turn.voice is not None:
-                try:
-                    remember_voice(turn.voice, getattr(args, "config", None))
-                except (AssistantError, OSError) as error:
-                    _warn("could not remember the voice setting", error)
-            if turn.done and not (was_done and turn.command == "repeat"):
-                _save_to_diary(settings, state, started, finished=True)
+            conversation(_decode(raw))
+            _print_turn(conversation.turn, args.json)
     finally:
-        # End of input or Ctrl-C in the middle: what was said so far still belongs in the diary.
-        if not state.done:
-            _save_to_diary(settings, state, started, finished=False)
+        conversation.close()
     return 0

@@ -45,6 +45,13 @@ TurnHandler = Callable[[str], str]
 # ---- the turn: text in, reply out --------------------------------------------------------------
 
 
+def conversation_turns(settings, config_path=None) -> TurnHandler:
+    """The conversation (assistant.dialogue): a callable with memory, asked how to listen next."""
+    from assistant.dialogue import Conversation
+
+    return Conversation(settings, config_path)
+
+
 def answer_turns(settings) -> TurnHandler:
     """One stateless answer per turn (the conversation will replace this with the dialogue)."""
     from assistant.answer import answer_text
@@ -104,8 +111,11 @@ def make_activation(settings, stdin: TextIO) -> tuple[Activation, str]:
     if os.environ.get(ACTIVATION_ENV, "").strip().lower() == "auto":
         return Immediately(), "ready"
     mode = settings.activation.mode
-    if mode != "enter":
-        _note(f"activation.mode '{mode}' is not available yet; using the Enter key")
+    if mode == "button":
+        from assistant.activation import PushToTalk
+
+        return PushToTalk(stdin, settings.activation.gpio_pin), "ready"
+    # A wake phrase needs the microphone and the recogniser: the spoken loop sets it up (wake_up).
     return EnterKey(stdin), "ready"
 
 
@@ -132,6 +142,7 @@ class Ears:
         self._settings = settings
         self._load = load_recogniser
         self._recognisers: dict[str, object] = {}
+        self._grammars: dict[int, list[str] | None] = {}
         self._fixed = settings.language if settings.language in LANGUAGES else None
         self._get(self._fixed or "en")
 
@@ -140,11 +151,33 @@ class Ears:
             self._recognisers[language] = self._load(language, self._settings)
         return self._recognisers[language]
 
-    def hear(self, samples: np.ndarray):
-        from assistant.recogniser import SAMPLE_RATE, detect_language
+    def keep_language(self, language: str | None) -> None:
+        """Once the conversation knows the language, stop guessing it for every utterance."""
+        if language in LANGUAGES:
+            self._fixed = language
+            self._get(language)
+
+    def hear(self, samples: np.ndarray, phrases: list[str] | None = None, *, fallback: bool = True):
+        """What was said; with phrases, as one of them (Vosk grammar, Whisper prompt and snap).
+
+        With `fallback`, an utterance that fits none of the phrases is heard again freely, because
+        a danger sign said instead of "yes" or "no" must never be lost to the grammar.
+        """
+        from assistant.recogniser import detect_language
 
         language = self._fixed or detect_language(samples, self._settings)
         recogniser = self._get(language)
+        transcript = self._decode(recogniser, samples, phrases)
+        if phrases and fallback and not transcript.text:
+            transcript = self._decode(recogniser, samples, None)
+        return transcript
+
+    def _decode(self, recogniser, samples: np.ndarray, phrases: list[str] | None):
+        from assistant.recogniser import SAMPLE_RATE
+
+        if self._grammars.get(id(recogniser), None) != phrases:
+            recogniser.set_grammar(phrases)  # rebuilding a Vosk grammar costs; only on change
+            self._grammars[id(recogniser)] = phrases
         recogniser.reset()
         # Fed in 0.2 s blocks as a microphone would; Vosk decodes while it is fed.
         step = SAMPLE_RATE // 5
@@ -163,6 +196,10 @@ class Mouth:
         self._settings = settings
         self._microphone = microphone
         self._out = out or sys.stdout
+
+    def retune(self, settings) -> None:
+        """Speak with these settings from now on (the person asked for slower or louder)."""
+        self._settings = settings
 
     def say(self, text: str, language: str | None = None) -> None:
         from assistant.synthesis import resolve_language
@@ -215,6 +252,7 @@ class SpokenLoop:
     max_turns: int | None = None
     sleep: Callable[[float], None] = time.sleep
     listen_timeout: float = 8.0
+    wake_phrase: str = ""
 
     @property
     def language(self) -> str:
@@ -244,14 +282,24 @@ class SpokenLoop:
 
     def run(self) -> int:
         self.open_microphone()
-        self.mouth.say(reply_text(self.language, self.ready_key))
+        self.mouth.say(reply_text(self.language, self.ready_key, wake_phrase=self.wake_phrase))
         turns = 0
         while self.max_turns is None or turns < self.max_turns:
             if not self.activation.wait():
                 break
+            if self.ready_key == "ready_wake":
+                self.mouth.say(reply_text(self.language, "wake_prompt"))
             turns += 1
             self.turn()
         return 0
+
+    def wake_up(self, phrases: list[str]) -> None:
+        """Listen for a wake phrase instead of waiting for Enter."""
+        from assistant.activation import WakePhrase
+
+        self.activation = WakePhrase(phrases, self.listen_for, self.recover_microphone, self.sleep)
+        self.ready_key = "ready_wake"
+        self.wake_phrase = phrases[0]
 
     def turn(self) -> None:
         try:
@@ -265,8 +313,9 @@ class SpokenLoop:
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
+        phrases = _expected_phrases(self.handle_turn)
         try:
-            transcript = self.ears.hear(utterance.audio)
+            transcript = self.ears.hear(utterance.audio, phrases) if phrases else self.ears.hear(utterance.audio)
         except AssistantError as error:  # ModelError, KnowledgeError: say so, keep listening
             _note(str(error))
             return
@@ -276,10 +325,42 @@ class SpokenLoop:
         log.info("heard %.1f s, confidence %.2f", utterance.seconds, transcript.confidence)
         try:
             reply = self.handle_turn(transcript.text)
-        except InputError as error:
+        except AssistantError as error:
             _note(str(error))
             return
-        self.mouth.say(reply)
+        self.mouth.say(reply, self._follow_conversation())
+
+    def _follow_conversation(self) -> str | None:
+        """The conversation may have settled the language or changed the voice: keep up."""
+        language = getattr(self.handle_turn, "language", None)
+        if language and hasattr(self.ears, "keep_language"):
+            self.ears.keep_language(language)
+        settings = getattr(self.handle_turn, "settings", None)
+        if settings is not None:
+            self.settings = settings
+            self.mouth.retune(settings)
+        return language
+
+    def listen_for(self, phrases: list[str]) -> str:
+        """One utterance heard only as one of the phrases ("" otherwise): the wake phrase."""
+        utterance = self.capture()
+        if not utterance.heard_speech:
+            return ""
+        try:
+            return self.ears.hear(utterance.audio, phrases, fallback=False).text
+        except AssistantError as error:
+            _note(str(error))
+            return ""
+
+    def recover_microphone(self) -> None:
+        self.microphone.close()
+        self.open_microphone()
+
+
+def _expected_phrases(handle_turn) -> list[str] | None:
+    """After a yes/no question the conversation names what to listen for; a plain function does not."""
+    phrases = getattr(handle_turn, "listening_phrases", None)
+    return phrases() if callable(phrases) else None
 
 
 def microphone_problem(settings) -> str | None:
@@ -307,7 +388,7 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     stdout = stdout or sys.stdout
     language = home_language(settings)
     max_turns = max_turns_from_env()
-    handle_turn = answer_turns(settings)
+    handle_turn = conversation_turns(settings, getattr(args, "config", None))
     try:
         problem = None if args.typed else microphone_problem(settings)
         if args.typed or problem:
@@ -319,6 +400,10 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     except KeyboardInterrupt:
         print(file=stdout, flush=True)
         return 0
+    finally:
+        close = getattr(handle_turn, "close", None)
+        if close is not None:
+            close()
 
 
 def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None) -> int:
@@ -334,6 +419,10 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
     activation, ready_key = make_activation(settings, stdin)
     loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,
                       ready_key=ready_key, max_turns=max_turns)
+    if settings.activation.mode == "wake" and not isinstance(activation, Immediately):
+        from assistant.activation import wake_phrases
+
+        loop.wake_up(wake_phrases(settings.activation.wake_phrase))
     try:
         return loop.run()
     finally:
