@@ -95,7 +95,8 @@ def triage(findings: Findings, knowledge: Knowledge | None = None, asked: frozen
     present, absent = findings.present, findings.absent
     red_flags = tuple(rule.id for rule in rules.red_flags if rule.matches(present))
     urgent_signs = tuple(rule.id for rule in rules.urgent_signs if rule.matches(present))
-    in_domain = bool(present & rules.leg_findings)
+    # "No swelling, no redness" is still talk about legs, even with nothing present.
+    in_domain = bool((present | absent) & rules.leg_findings)
 
     level = "none"
     for rule in rules.red_flags:

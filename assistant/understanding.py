@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from rapidfuzz import fuzz, process
@@ -22,7 +22,6 @@ MAX_TEXT_CHARS = 2000
 # Punctuation that ends a clause for negation purposes; the rest (hyphens, quotes) joins words.
 _CLAUSE_PUNCTUATION = re.compile(r"[.,;:!?()\[\]\n]+")
 _NON_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
-_VOWELS = re.compile(r"[aeiou\s]+")
 _NEGATION_REACH = 8
 """How many words after a negation it can cover: "no swelling, redness or warmth" but not a whole story."""
 
@@ -83,8 +82,6 @@ class _PhraseIndex:
     by_length: dict[int, tuple[tuple[str, str], ...]]
     """token count -> (finding, phrase)"""
     texts: dict[int, tuple[str, ...]]
-    skeletons: tuple[str, ...]
-    """consonant skeletons of the one-word phrases, in by_length[1] order"""
     spelling_reach: int
 
 
@@ -97,9 +94,8 @@ def _index_for(pack: LanguagePack) -> _PhraseIndex:
             by_length.setdefault(len(phrase.split()), []).append((finding, stemmed))
     frozen = {n: tuple(items) for n, items in by_length.items()}
     texts = {n: tuple(phrase for _, phrase in items) for n, items in frozen.items()}
-    skeletons = tuple(_skeleton(p) for p in texts.get(1, ()))
     reach = max((len(k.split()) for k in pack.language.spelling), default=1)
-    return _PhraseIndex(frozen, texts, skeletons, reach)
+    return _PhraseIndex(frozen, texts, reach)
 
 
 @dataclass(frozen=True)
@@ -109,11 +105,7 @@ class _Candidate:
     start: int
     end: int
     exact: bool
-
-
-def _skeleton(text: str) -> str:
-    """Consonants only: recognisers keep consonants better than vowels ("kasa mutang" ~ "kesemutan")."""
-    return _VOWELS.sub("", text)
+    """every word of the phrase heard as written (with or without words between)"""
 
 
 def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> list[list[str]]:
@@ -127,25 +119,6 @@ def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> l
     return clauses
 
 
-def _split_on_breakers(clauses: list[list[str]], profile: LanguageProfile) -> list[list[str]]:
-    """Split further where a new statement starts: "but", or "and" followed by a new subject."""
-    result = []
-    for words in clauses:
-        current: list[str] = []
-        for position, word in enumerate(words):
-            following = words[position + 1] if position + 1 < len(words) else ""
-            starts_new = word in profile.clause_breakers or (
-                word in profile.and_words and following in profile.subject_words
-            )
-            if starts_new and current:
-                result.append(current)
-                current = []
-            current.append(word)
-        if current:
-            result.append(current)
-    return result
-
-
 def _threshold(phrase: str, size: int) -> float | None:
     """How close a misheard window must be; short single words only match exactly."""
     if size == 1:
@@ -154,12 +127,25 @@ def _threshold(phrase: str, size: int) -> float | None:
 
 
 def _near_enough(window: str, phrase: str, score: float, limit: float) -> bool:
-    """Word for word, every word must sound somewhat alike ("matter" for "better", not "sore"
-    for "hot"); a window with a word dropped or added must be closer as a whole."""
+    """Word for word, the words must sound alike; a window with a word dropped or added must be
+    closer as a whole."""
     window_words, phrase_words = window.split(), phrase.split()
     if len(window_words) != len(phrase_words):
         return score >= max(limit, 90.0)
-    return score >= limit and all(fuzz.ratio(a, b) >= 60 for a, b in zip(window_words, phrase_words))
+    if score < limit:
+        return False
+    # Every word close, or one longer word misheard a little more ("matter" for "better"), but
+    # not a short word swapped for another ("sudah" for "suhu", "had" for "healed").
+    loose = 0
+    for heard, expected in zip(window_words, phrase_words):
+        similarity = fuzz.ratio(heard, expected)
+        if similarity >= 75:
+            continue
+        if similarity >= 65 and min(len(heard), len(expected)) >= 5 and abs(len(heard) - len(expected)) <= 1:
+            loose += 1
+            continue
+        return False
+    return loose <= 1
 
 
 def _same_negation(window: str, phrase: str, negations: frozenset[str]) -> bool:
@@ -190,13 +176,11 @@ def _spot(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> l
                     and _same_negation(windows[start], phrase, negations)
                 ):
                     found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, exact))
-            if size == 1 and window_size <= 2:
-                found += _sound_alikes(windows, window_size, items, index.skeletons, negations)
     found += _gapped(words, index, negations)
     return found
 
 
-_MAX_GAP = 3
+_MAX_GAP = 4
 """Words that may stand between the words of a phrase: "dubur sama kemaluan kok kebas"."""
 
 
@@ -221,21 +205,36 @@ def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) ->
                 if ok and cursor - first + 1 > size:
                     window = " ".join(words[first : cursor + 1])
                     if _same_negation(window, phrase, negations):
-                        found.append(_Candidate(finding, phrase, first, cursor + 1, False))
+                        found.append(_Candidate(finding, phrase, first, cursor + 1, True))
     return found
 
 
-def _sound_alikes(windows, window_size, items, skeletons, negations) -> list[_Candidate]:
-    """One-word phrases heard as one or two other words with the same consonants ("kasa mutang")."""
-    joined = [
-        "" if any(word in negations for word in window.split()) else window.replace(" ", "") for window in windows
-    ]
-    scores = process.cdist([_skeleton(w) for w in joined], skeletons, scorer=fuzz.ratio, score_cutoff=90, workers=1)
+_MAX_GAP = 4
+"""Words that may stand between the words of a phrase: "dubur sama kemaluan kok kebas"."""
+
+
+def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> list[_Candidate]:
+    """Two- and three-word phrases whose words come in order with a few others between them."""
+    positions: dict[str, list[int]] = {}
+    for position, word in enumerate(words):
+        positions.setdefault(word, []).append(position)
     found = []
-    for start, column in zip(*scores.nonzero()):
-        finding, phrase = items[column]
-        if joined[start] and len(phrase) >= 7 and fuzz.ratio(joined[start], phrase) >= 65:
-            found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, False))
+    for size in (2, 3):
+        for finding, phrase in index.by_length.get(size, ()):
+            parts = phrase.split()
+            for first in positions.get(parts[0], ()):
+                cursor, budget, ok = first, _MAX_GAP, True
+                for part in parts[1:]:
+                    following = [p for p in positions.get(part, ()) if cursor < p <= cursor + 1 + budget]
+                    if not following:
+                        ok = False
+                        break
+                    budget -= following[0] - cursor - 1
+                    cursor = following[0]
+                if ok and cursor - first + 1 > size:
+                    window = " ".join(words[first : cursor + 1])
+                    if _same_negation(window, phrase, negations):
+                        found.append(_Candidate(finding, phrase, first, cursor + 1, True))
     return found
 
 
@@ -255,8 +254,8 @@ def _is_negated(words: list[str], start: int, end: int, profile: LanguageProfile
         word = words[position]
         if word in profile.negations and position not in masked:
             return True
-        # A new subject ("... my calf cramps") starts a new statement the negation does not reach.
-        if word in profile.subject_words:
+        # "but" or a new subject ("... my calf cramps") starts a statement the negation does not reach.
+        if word in profile.subject_words or word in profile.clause_breakers:
             return False
     # "bengkak tidak ada", "swelling none": a denial after the finding that ends the clause.
     for gap in range(3):
@@ -290,14 +289,27 @@ def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> 
     return sorted(kept, key=lambda c: c.start)
 
 
+_SHORT_QUESTION = 3
+"""A clause this short followed by a lone "no" was a symptom named as a question."""
+
+
+def _answers_no(words: list[str], profile: LanguageProfile) -> bool:
+    said = " ".join(words)
+    return said in profile.post_negations or said in profile.no
+
+
 def understand(text: str, language: str, knowledge: Knowledge | None = None) -> Findings:
     knowledge = knowledge or load_knowledge()
     pack = knowledge.pack(language)
     profile = pack.language
     index = _index_for(pack)
-    clauses = _split_on_breakers(normalise(text, profile, index.spelling_reach), profile)
+    clauses = normalise(text, profile, index.spelling_reach)
     matches: list[Match] = []
     for number, words in enumerate(clauses):
+        if number and _answers_no(words, profile) and len(clauses[number - 1]) <= _SHORT_QUESTION:
+            # "Swelling? None." / "Bengkak? Ndak.": the denial is its own clause.
+            matches = [replace(m, negated=True) if m.clause == number - 1 else m for m in matches]
+            continue
         spots = _without_overlaps(_spot(words, index, profile.negations), knowledge.rules.markers)
         masked = _masked_negations(words, profile)
         # "tidak bisa menahan kencing dan selangkangan mati rasa": the "tidak" belongs to the first

@@ -80,3 +80,33 @@ def test_case_punctuation_and_colloquial_spelling(text, language, expected):
 )
 def test_language_is_detected_from_the_words(text, expected):
     assert detect_language(text, default="en") == expected
+
+
+@pytest.mark.parametrize(
+    "text, language, not_expected",
+    [
+        # near matches that once raised false alarms
+        ("I have a cramp in my calf", "en", "pop_snap"),
+        ("I stopped walking and it eased", "en", "stopped_sweating"),
+        ("betis saya pegal", "id", "swelling"),
+        ("Is the chemist open on Sunday?", "en", "chest_pain"),
+        ("I haven't had an operation", "en", "non_healing_sore"),
+        ("Udah empat puluh tahun ngerokok", "id", "high_temperature"),
+        ("like a ball under the skin", "en", "swelling"),
+    ],
+)
+def test_near_matches_do_not_invent_findings(text, language, not_expected):
+    present, _ = found(text, language)
+    assert not_expected not in present
+
+
+def test_a_lone_no_after_a_named_symptom_denies_it():
+    present, absent = found("Swelling? None. Redness? No.", "en")
+    assert {"swelling", "redness"} <= absent and not present & {"swelling", "redness"}
+    present, absent = found("Bengkak? Ndak. Merah? Nggak.", "id")
+    assert {"swelling", "redness"} <= absent
+
+
+def test_words_between_the_words_of_a_phrase():
+    present, _ = found("Bagian dubur sama kemaluan kok kebas", "id")
+    assert "saddle_numbness" in present
