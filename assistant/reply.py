@@ -11,6 +11,8 @@ from assistant.knowledge import LanguagePack, Statement, load_knowledge
 from assistant.triage import Triage
 from assistant.understanding import Findings
 
+SECOND_CAUSE_SHARE = 0.2
+
 
 def spoken_numbers(pack: LanguagePack, settings: Settings) -> str:
     numbers = list(settings.emergency_numbers(pack.code))
@@ -56,17 +58,21 @@ def danger_sentences(triage: Triage, pack: LanguagePack, settings: Settings, *, 
     return sentences
 
 
-def cause_sentences(triage: Triage, findings: Findings, pack: LanguagePack, *, short: bool = False) -> list[str]:
+def cause_sentences(
+    triage: Triage, findings: Findings, pack: LanguagePack, *, short: bool = False, first_aid_given: bool = False
+) -> list[str]:
     """Likely causes in plain words, what to do now and when to see a doctor."""
     if not triage.causes:
         return []
     sentences: list[str] = []
     top_id = triage.causes[0][0]
     top = pack.causes[top_id]
-    named = [pack.causes[cid].name for cid, _ in triage.causes[:2]]
+    # A second cause is named only when it is a real contender; a long list confuses a listener.
+    named = [pack.causes[cid].name for cid, score in triage.causes[:2] if cid == top_id or score >= SECOND_CAUSE_SHARE]
     sentences += pack.reply_sentences("causes_intro", causes=_join_names(named, pack))
     sentences += _texts(top.explanation, short)
-    sentences += _texts(top.what_to_do, short)
+    if not (short and first_aid_given):
+        sentences += _texts(top.what_to_do, short)
     if triage.level in ("self_care", "routine"):
         sentences += pack.reply_sentences(f"level_{triage.level}")
     if not short:
@@ -82,11 +88,14 @@ def assessment_sentences(
     if not triage.in_domain and not triage.red_flags and not triage.urgent_signs:
         return pack.reply_sentences("out_of_domain")
     sentences: list[str] = []
-    if "cramp_now" in findings.present and not triage.red_flags:
+    first_aid = "cramp_now" in findings.present and not triage.red_flags
+    if first_aid:
         sentences += pack.reply_sentences("cramp_now_short" if short else "cramp_now")
     sentences += danger_sentences(triage, pack, settings, short=short)
     # With a danger sign, self-care steps for a cause (like rubbing the calf) could do harm.
     if not triage.red_flags:
-        sentences += cause_sentences(triage, findings, pack, short=short or bool(triage.urgent_signs))
+        sentences += cause_sentences(
+            triage, findings, pack, short=short or bool(triage.urgent_signs), first_aid_given=first_aid
+        )
     sentences += pack.reply_sentences("disclaimer")
     return sentences
