@@ -209,35 +209,6 @@ def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) ->
     return found
 
 
-_MAX_GAP = 4
-"""Words that may stand between the words of a phrase: "dubur sama kemaluan kok kebas"."""
-
-
-def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> list[_Candidate]:
-    """Two- and three-word phrases whose words come in order with a few others between them."""
-    positions: dict[str, list[int]] = {}
-    for position, word in enumerate(words):
-        positions.setdefault(word, []).append(position)
-    found = []
-    for size in (2, 3):
-        for finding, phrase in index.by_length.get(size, ()):
-            parts = phrase.split()
-            for first in positions.get(parts[0], ()):
-                cursor, budget, ok = first, _MAX_GAP, True
-                for part in parts[1:]:
-                    following = [p for p in positions.get(part, ()) if cursor < p <= cursor + 1 + budget]
-                    if not following:
-                        ok = False
-                        break
-                    budget -= following[0] - cursor - 1
-                    cursor = following[0]
-                if ok and cursor - first + 1 > size:
-                    window = " ".join(words[first : cursor + 1])
-                    if _same_negation(window, phrase, negations):
-                        found.append(_Candidate(finding, phrase, first, cursor + 1, True))
-    return found
-
-
 def _masked_negations(words: list[str], profile: LanguageProfile) -> set[int]:
     """Positions of negation words that are part of "I don't know"-like phrases, not denials."""
     masked: set[int] = set()
