@@ -209,6 +209,7 @@ class Dialogue:
         if result.level == "urgent":
             # The urgent advice names the numbers once; a frightened listener needs them twice.
             sentences += pack.reply_sentences("urgent_repeat", numbers=spoken_numbers(pack, self.settings))
+        sentences += pack.reply_sentences("disclaimer")
         state = replace(state, done=True, pending=None, meaningful=True)
         return state, self._turn(state, sentences, result, done=True)
 
