@@ -64,27 +64,52 @@ def _entropy(shares: list[float]) -> float:
     return -sum(p * math.log(p) for p in shares if p > 0)
 
 
+def _open_questions(present, absent, rules: Rules, asked) -> list[tuple[str, str]]:
+    return [
+        (question_id, finding)
+        for question_id, finding in rules.questions.items()
+        if question_id not in asked and finding not in present and finding not in absent
+    ]
+
+
+def _expected_entropy(present, absent, rules: Rules, finding: str, depth: int, asked: frozenset[str]) -> float:
+    """Entropy of the cause ranking expected after asking about `finding`, then (depth 2) the best
+    follow-up for each answer. Looking one answer ahead finds pairs of questions that separate
+    causes no single question does (heat versus nerves after a vague opening)."""
+    ranking = rank_causes(present, absent, rules)
+    by_id = {cause.id: cause for cause in rules.causes}
+    p_yes = sum(share * by_id[c].likelihood.get(finding, rules.background) for c, share in ranking)
+    outcomes = ((p_yes, present | {finding}, absent), (1 - p_yes, present, absent | {finding}))
+    total = 0.0
+    for weight, now_present, now_absent in outcomes:
+        if depth > 1:
+            follow_ups = _open_questions(now_present, now_absent, rules, asked)
+            entropy = min(
+                (_expected_entropy(now_present, now_absent, rules, f, depth - 1, asked | {q}) for q, f in follow_ups),
+                default=_entropy([share for _, share in rank_causes(now_present, now_absent, rules)]),
+            )
+        else:
+            entropy = _entropy([share for _, share in rank_causes(now_present, now_absent, rules)])
+        total += weight * entropy
+    return total
+
+
 def next_question(
     present: frozenset[str],
     absent: frozenset[str],
     rules: Rules,
     asked: frozenset[str] = frozenset(),
+    lookahead: int = 2,
 ) -> str | None:
-    """The unasked question whose answer is expected to shrink uncertainty about the cause most."""
+    """The unasked question whose answer (and best follow-up) is expected to shrink uncertainty
+    about the cause most; None when the ranking is already clear or nothing would help."""
     ranking = rank_causes(present, absent, rules)
     if ranking[0][1] >= CLEAR_LEAD:
         return None
     current = _entropy([share for _, share in ranking])
-    by_id = {cause.id: cause for cause in rules.causes}
     best, best_gain = None, 0.02
-    for question_id, finding in rules.questions.items():
-        if question_id in asked or finding in present or finding in absent:
-            continue
-        p_yes = sum(share * by_id[c].likelihood.get(finding, rules.background) for c, share in ranking)
-        after_yes = rank_causes(present | {finding}, absent, rules)
-        after_no = rank_causes(present, absent | {finding}, rules)
-        expected = p_yes * _entropy([s for _, s in after_yes]) + (1 - p_yes) * _entropy([s for _, s in after_no])
-        gain = current - expected
+    for question_id, finding in _open_questions(present, absent, rules, asked):
+        gain = current - _expected_entropy(present, absent, rules, finding, lookahead, asked | {question_id})
         if gain > best_gain:
             best, best_gain = question_id, gain
     return best
