@@ -115,6 +115,8 @@ class Console:
         self.language = "en"
         self.settings = Settings()
         self._speaker: Callable[[str], None] | None = None
+        self.microphone = None
+        """Opened once by the microphone step and kept: here a stream opened after playback hears nothing."""
 
     def use(self, language: str, settings: Settings) -> None:
         """Speak from now on in this language, at this speed and loudness."""
@@ -126,7 +128,11 @@ class Console:
         try:
             if self._speaker is None:
                 self._speaker = make_speaker(self.language, self.settings)
-            self._speaker(text)
+            if self.microphone is not None:
+                with self.microphone.muted():  # the wizard must not hear itself
+                    self._speaker(text)
+            else:
+                self._speaker(text)
         except Exception as error:  # no voice or no speaker: printing alone still guides them
             self.speech = False
             self.write(f"(speech is not working, so the steps are only printed: {type(error).__name__}: {error})")
@@ -312,32 +318,29 @@ def _blocks_for(microphone, seconds: float):
             yield block
 
 
-def level_meter(device: str, seconds: float, write: Callable[[str], None]) -> float:
+def level_meter(microphone, seconds: float) -> float:
     """Show the microphone level live; returns the loudest level seen (0..1)."""
     import numpy as np
 
-    from assistant.devices import Microphone
-
     loudest = 0.0
-    with Microphone(device) as microphone:
-        for block in _blocks_for(microphone, seconds):
-            # Speech RMS rarely passes a quarter of full scale; stretch so a normal voice fills the bar.
-            level = min(1.0, float(np.sqrt(np.mean((block.astype(np.float32) / 32768.0) ** 2))) * 4.0)
-            loudest = max(loudest, level)
+    microphone.flush()
+    for number, block in enumerate(_blocks_for(microphone, seconds)):
+        # Speech RMS rarely passes a quarter of full scale; stretch so a normal voice fills the bar.
+        level = min(1.0, float(np.sqrt(np.mean((block.astype(np.float32) / 32768.0) ** 2))) * 4.0)
+        loudest = max(loudest, level)
+        if number % 2 == 0:  # five updates a second are enough for eyes and kinder to slow terminals
             sys.stdout.write("\r" + _level_bar(level))
             sys.stdout.flush()
     sys.stdout.write("\n")
     return loudest
 
 
-def record(device: str, seconds: float):
-    """Record `seconds` from the microphone as 16 kHz mono int16."""
+def record(microphone, seconds: float):
+    """Record `seconds` from the open microphone as 16 kHz mono int16."""
     import numpy as np
 
-    from assistant.devices import Microphone
-
-    with Microphone(device) as microphone:
-        blocks = list(_blocks_for(microphone, seconds))
+    microphone.flush()  # what was captured before the question is not the answer
+    blocks = list(_blocks_for(microphone, seconds))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
 
@@ -358,10 +361,13 @@ def step_microphone(settings: Settings, options: Options, console: Console) -> t
         return settings, False
     console.tell("wizard_microphone")
     try:
-        level_meter(device, METER_SECONDS, console.write)
+        from assistant.devices import Microphone
+
+        console.microphone = Microphone(device).open()
+        level_meter(console.microphone, METER_SECONDS)
         console.tell("wizard_say_something", example=_pack(console.language).reply("wizard_example"))
         console.note(f"(listening for {RECORD_SECONDS:.0f} seconds)")
-        heard = transcribe(record(device, RECORD_SECONDS), console.language, settings)
+        heard = transcribe(record(console.microphone, RECORD_SECONDS), console.language, settings)
     except AssistantError as error:
         console.note(str(error))
         return settings, False
@@ -492,10 +498,10 @@ def _offer_download(name: str, console: Console) -> bool:
 
 
 def _listen_or_type(settings: Settings, language: str, console: Console, microphone: bool) -> str:
-    if microphone:
+    if microphone and console.microphone is not None:
         console.note(f"(listening for {RECORD_SECONDS:.0f} seconds)")
         try:
-            heard = transcribe(record(settings.audio.input_device, RECORD_SECONDS), language, settings)
+            heard = transcribe(record(console.microphone, RECORD_SECONDS), language, settings)
             console.note(f"> {heard}")
             return heard
         except Exception as error:  # fall back to typing; the doctor explains device problems
@@ -532,6 +538,15 @@ def step_test_conversation(settings: Settings, options: Options, console: Consol
 
 
 def run_wizard(options: Options, console: Console) -> Path:
+    try:
+        return _run_steps(options, console)
+    finally:
+        if console.microphone is not None:
+            console.microphone.close()
+            console.microphone = None
+
+
+def _run_steps(options: Options, console: Console) -> Path:
     path = options.config or default_config_path()
     settings = previous_settings(path, console)
     console.use(spoken_language(replace(settings, language=options.language or settings.language)), settings)

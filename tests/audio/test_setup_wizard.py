@@ -1,0 +1,62 @@
+"""The setup wizard once, interactively through a terminal, on PulseAudio virtual devices.
+
+The virtual microphone says the answers with espeak-ng; the virtual speaker's monitor proves the
+wizard spoke. One run only: every spoken step plays in real time (about two minutes even at --rate 1.5).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+
+from assistant.audio import load_wav
+from assistant.config import load_settings
+from virtual_audio import voiced_seconds
+
+
+def _utterance(speech, folder: Path, text: str):
+    wav = speech.speak(text, folder / f"{abs(hash(text))}.wav", voice="id")
+    return load_wav(wav)
+
+
+def test_interactive_setup_hears_the_microphone_and_speaks(virtual_microphone, speaker_recording, speech, tmp_path, _private_homes):
+    complaint = _utterance(speech, tmp_path, "betis saya kram kalau berjalan")
+    answer = _utterance(speech, tmp_path, "tidak, tidak pernah")
+    child = pexpect.spawn(sys.executable, ["-m", "assistant", "setup", "--rate", "1.5"], env=dict(os.environ), encoding="utf-8", timeout=180)
+    child.logfile_read = sys.stdout
+    child.expect_exact("en / id / auto [en]:")
+    child.sendline("id")
+    child.expect_exact("1 / 2 / 3 [2]:")  # loudness; the speed came from --rate, to keep this test short
+    child.sendline("")
+    child.expect(r"input device number \(Enter for the system default\): |Sekarang mikrofon")
+    if "number" in child.after:
+        child.sendline("")
+    child.expect_exact("(listening for")
+    virtual_microphone.say(complaint)
+    child.expect_exact("Saya mendengar: ")
+    child.expect(r"betis|kram")
+    child.expect(r"output device number \(Enter for the system default\): |Sekarang pengeras suara")
+    if "number" in child.after:
+        child.sendline("")
+    child.expect_exact("(y/n) [y]:")
+    child.sendline("y")
+    child.expect_exact("emergency number(s) (id) [112,119]:")
+    child.sendline("")
+    child.expect_exact("enter / button / wake [enter]:")
+    child.sendline("button")
+    child.expect_exact("Model pengenal suara sudah siap.")
+    for spoken in (complaint, answer):
+        child.expect_exact("(listening for")
+        virtual_microphone.say(spoken)
+        child.expect_exact("> ")
+    child.expect_exact("Pengaturan disimpan di")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    settings = load_settings(_private_homes / "config" / "calf-assistant" / "config.toml")
+    assert settings.language == "id" and settings.activation.mode == "button"
+    assert settings.emergency.id == ("112", "119")
+    assert voiced_seconds(speaker_recording.stop()) > 3.0  # the steps were really spoken
