@@ -80,6 +80,8 @@ class Rules:
     leg_findings: frozenset[str]
     markers: frozenset[str]
     """findings that only say what the talk is about; a longer phrase never hides them"""
+    domain: tuple[Condition, ...]
+    """other combinations of findings that mean the talk is about legs"""
     background: float
     causes: tuple[CauseModel, ...]
     red_flags: tuple[Rule, ...]
@@ -278,22 +280,28 @@ def _read_rule(reader: _Reader, rule_id: str, entry: Any, findings: set[str], so
         level = entry.get("level")
         if level not in ("urgent", "emergency"):
             raise reader.fail(rule_id, "level must be urgent or emergency")
-    alternatives = entry.get("when")
-    if not isinstance(alternatives, list) or not alternatives:
+    conditions = _read_conditions(reader, f"{rule_id}.when", entry.get("when"), findings)
+    if not conditions:
         raise reader.fail(rule_id, "'when' must be a list of alternatives")
+    return Rule(rule_id, level, conditions, reader.sources(rule_id, entry.get("sources"), sources))
+
+
+def _read_conditions(reader: _Reader, where: str, alternatives: Any, findings: set[str]) -> tuple[Condition, ...]:
+    if not isinstance(alternatives, list):
+        raise reader.fail(where, "must be a list of alternatives")
     conditions = []
     for index, alternative in enumerate(alternatives):
-        where = f"{rule_id}.when[{index}]"
-        alternative = reader.mapping(where, alternative)
-        all_of = frozenset(reader.texts(f"{where}.all", alternative.get("all", []), allow_empty=True))
-        any_of = frozenset(reader.texts(f"{where}.any", alternative.get("any", []), allow_empty=True))
+        place = f"{where}[{index}]"
+        alternative = reader.mapping(place, alternative)
+        all_of = frozenset(reader.texts(f"{place}.all", alternative.get("all", []), allow_empty=True))
+        any_of = frozenset(reader.texts(f"{place}.any", alternative.get("any", []), allow_empty=True))
         if not all_of and not any_of:
-            raise reader.fail(where, "needs 'all' or 'any'")
+            raise reader.fail(place, "needs 'all' or 'any'")
         unknown = sorted((all_of | any_of) - findings)
         if unknown:
-            raise reader.fail(where, f"unknown finding '{unknown[0]}'")
+            raise reader.fail(place, f"unknown finding '{unknown[0]}'")
         conditions.append(Condition(all_of, any_of))
-    return Rule(rule_id, level, tuple(conditions), reader.sources(rule_id, entry.get("sources"), sources))
+    return tuple(conditions)
 
 
 def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
@@ -340,8 +348,10 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
         if finding not in known:
             raise reader.fail(question_id, f"unknown finding '{finding}'")
         questions[question_id] = finding
+    domain = _read_conditions(reader, "domain", data.get("domain", []), known)
     return Rules(
         findings=findings,
+        domain=domain,
         leg_findings=leg,
         markers=markers,
         background=background,

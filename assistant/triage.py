@@ -121,7 +121,8 @@ def triage(findings: Findings, knowledge: Knowledge | None = None, asked: frozen
     red_flags = tuple(rule.id for rule in rules.red_flags if rule.matches(present))
     urgent_signs = tuple(rule.id for rule in rules.urgent_signs if rule.matches(present))
     # "No swelling, no redness" is still talk about legs, even with nothing present.
-    in_domain = bool((present | absent) & rules.leg_findings)
+    mentioned = present | absent
+    in_domain = bool(mentioned & rules.leg_findings) or any(c.holds(mentioned) for c in rules.domain)
 
     level = "none"
     for rule in rules.red_flags:

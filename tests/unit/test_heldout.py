@@ -10,12 +10,13 @@ import pytest
 from assistant.config import Settings
 from assistant.evaluation import evaluate, load_cases, text_answerer
 
-HELDOUT = Path(__file__).resolve().parents[1] / "data" / "heldout"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+@pytest.mark.parametrize("corpus", ["heldout", "blind"])
 @pytest.mark.parametrize("language", ["en", "id"])
-def test_heldout_descriptions(language):
-    report = evaluate(load_cases(HELDOUT / f"{language}.yaml"), language, text_answerer(Settings()))
+def test_descriptions_written_apart_from_the_tuning_corpus(corpus, language):
+    report = evaluate(load_cases(DATA / corpus / f"{language}.yaml"), language, text_answerer(Settings()))
     misses = "\n".join(report.misses)
     assert report.red_flag_recall == 1.0, misses
     assert report.false_alarm_cases == 0, misses
