@@ -141,6 +141,31 @@ def _settings_for(args: argparse.Namespace):
     return validate(settings, "command line")
 
 
+def _settings_or_defaults(args: argparse.Namespace):
+    """The live loop is what an older person relies on: a caregiver's typo in the settings file
+    must not silence it. Say what is wrong in one line and carry on with the defaults."""
+    from dataclasses import replace
+
+    from assistant.config import Settings, with_emergency
+    from assistant.errors import ConfigError
+
+    try:
+        return _settings_for(args)
+    except ConfigError as error:
+        settings = Settings()
+        if args.emergency:
+            settings = with_emergency(settings, args.emergency)
+        if getattr(args, "lang", None):
+            settings = replace(settings, language=args.lang)
+        numbers = ", ".join(sorted({n for lang in ("en", "id") for n in settings.emergency_numbers(lang)}))
+        print(
+            f"calf-assistant: {error}; running with default settings (emergency {numbers}) "
+            "until it is fixed (see 'calf-assistant doctor')",
+            file=sys.stderr,
+        )
+        return settings
+
+
 def _start_log(args: argparse.Namespace, settings) -> None:
     from assistant.logs import setup_logging
 
@@ -162,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings = _settings_for(args)
             except AssistantError as error:
                 settings = error
+        elif args.command == "run":
+            settings = _settings_or_defaults(args)
         else:
             settings = _settings_for(args)
         _start_log(args, settings)
