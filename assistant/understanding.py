@@ -1,8 +1,10 @@
 """Understanding: a sentence someone said, to findings (what is present, what is denied).
 
 The steps, all driven by intents/<lang>/language.yaml and findings.yaml:
-normalise (case, punctuation, colloquial spellings) -> split into clauses -> spot finding phrases
-exactly or fuzzily (recognisers mishear) -> decide which matches a negation covers.
+normalise (case, accents, colloquial spellings, word endings) -> split into clauses at punctuation
+-> spot finding phrases exactly, with a few words between their words, or nearly (recognisers
+mishear) -> decide which matches a negation covers (up to "but", a new subject, or eight words;
+a lone "no" after a symptom named as a question).
 """
 
 from __future__ import annotations
