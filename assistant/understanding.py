@@ -108,6 +108,8 @@ class _Candidate:
     end: int
     exact: bool
     """every word of the phrase heard as written (with or without words between)"""
+    gaps: frozenset[int] = frozenset()
+    """positions of the words standing between the phrase's words"""
 
 
 def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> list[list[str]]:
@@ -140,6 +142,10 @@ def _near_enough(window: str, phrase: str, score: float, limit: float) -> bool:
     # not a short word swapped for another ("sudah" for "suhu", "had" for "healed").
     loose = 0
     for heard, expected in zip(window_words, phrase_words):
+        # "dan" is not "badan": short words carry too little sound to guess, unless only an
+        # ending differs ("peed" for "pee").
+        if min(len(heard), len(expected)) <= 3 and not (heard.startswith(expected) or expected.startswith(heard)):
+            return False
         similarity = fuzz.ratio(heard, expected)
         if similarity >= 75:
             continue
@@ -196,18 +202,20 @@ def _gapped(words: list[str], index: _PhraseIndex, negations: frozenset[str]) ->
         for finding, phrase in index.by_length.get(size, ()):
             parts = phrase.split()
             for first in positions.get(parts[0], ()):
-                cursor, budget, ok = first, _MAX_GAP, True
+                cursor, budget, used = first, _MAX_GAP, [first]
                 for part in parts[1:]:
                     following = [p for p in positions.get(part, ()) if cursor < p <= cursor + 1 + budget]
                     if not following:
-                        ok = False
                         break
                     budget -= following[0] - cursor - 1
                     cursor = following[0]
-                if ok and cursor - first + 1 > size:
-                    window = " ".join(words[first : cursor + 1])
-                    if _same_negation(window, phrase, negations):
-                        found.append(_Candidate(finding, phrase, first, cursor + 1, True))
+                    used.append(cursor)
+                else:
+                    if cursor - first + 1 > size:
+                        window = " ".join(words[first : cursor + 1])
+                        gaps = frozenset(range(first, cursor + 1)) - set(used)
+                        if _same_negation(window, phrase, negations):
+                            found.append(_Candidate(finding, phrase, first, cursor + 1, True, gaps))
     return found
 
 
@@ -245,13 +253,20 @@ def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> 
     - Where spans of one finding overlap, the longest stays. Spans of different findings may
       overlap ("swollen" inside "swollen and warm"): dropping either could hide a danger sign.
     - A near (fuzzy) span that swallows an exact phrase of another finding goes: "sore and
-      swollen" is swelling and pain, not a misheard "hot and swollen".
+      swollen" is swelling and pain, not a misheard "hot and swollen"; so does a gapped span
+      whose filler words are another finding's phrase.
     """
-    exact_medical = [c for c in candidates if c.exact and c.finding not in markers]
+    exact_medical = [c for c in candidates if c.exact and not c.gaps and c.finding not in markers]
+
+    def swallows(c: _Candidate, e: _Candidate) -> bool:
+        if e.finding == c.finding or not (c.start <= e.start and e.end <= c.end):
+            return False
+        # A phrase heard with words between its words must not use another finding's words as
+        # filler: "lama [baru enakan kalau] duduk" is not "lama duduk" when "kalau duduk" is heard.
+        return not c.exact or bool(c.gaps & set(range(e.start, e.end)))
+
     candidates = [
-        c
-        for c in candidates
-        if c.exact or not any(e.finding != c.finding and c.start <= e.start and e.end <= c.end for e in exact_medical)
+        c for c in candidates if (c.exact and not c.gaps) or not any(swallows(c, e) for e in exact_medical)
     ]
     candidates.sort(key=lambda c: (-(c.end - c.start), not c.exact, c.start))
     kept: list[_Candidate] = []

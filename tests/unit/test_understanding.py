@@ -110,3 +110,16 @@ def test_a_lone_no_after_a_named_symptom_denies_it():
 def test_words_between_the_words_of_a_phrase():
     present, _ = found("Bagian dubur sama kemaluan kok kebas", "id")
     assert "saddle_numbness" in present
+
+
+@pytest.mark.parametrize(
+    "text, language, not_expected",
+    [
+        # transcripts heard from espeak-ng speech by Whisper, which once raised false alarms
+        ("kaki sayak kesemutan dan panas sepentih terbakar walaupun sena istirahat", "id", "high_temperature"),
+        ("betis nampak saya pegal kalau berpilih lama baru nakan kalau duduk", "id", "long_journey"),
+    ],
+)
+def test_recogniser_transcripts_do_not_invent_danger(text, language, not_expected):
+    present, _ = found(text, language)
+    assert not_expected not in present
