@@ -7,13 +7,15 @@ and shared: loading Whisper base takes seconds on a Raspberry Pi, far too slow p
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
 import os
+import platform
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -72,9 +74,15 @@ class RecognitionProfile:
     whisper_language: str = ""
     """Language code Whisper is forced to; empty means the profile's language."""
 
+    whisper_model_light: str = ""
+    """Used instead of whisper_model on ARM boards (Raspberry Pi), where the larger one is too slow."""
+
     beam_size: int = 5
     hint_words: tuple[str, ...] = ()
-    """Domain words put into Whisper's initial prompt (see the profile for why they are few)."""
+    """Domain words the understanding needs; the initial prompt when `prompt` is empty."""
+
+    prompt: str = ""
+    """Whisper's initial prompt, written as the kind of thing a user says (see the profile)."""
 
 
 @lru_cache(maxsize=None)
@@ -88,9 +96,17 @@ def load_profile(language: str) -> RecognitionProfile:
         raise KnowledgeError(f"{path}: cannot read the voice profile ({error})") from None
     values = {key: tuple(value) if isinstance(value, list) else value for key, value in table.items()}
     try:
-        return RecognitionProfile(language=language, **values)
+        profile = RecognitionProfile(language=language, **values)
     except TypeError as error:
         raise KnowledgeError(f"{path}: [recognition]: {error}") from None
+    if profile.whisper_model_light and _low_power():
+        profile = replace(profile, whisper_model=profile.whisper_model_light)
+    return profile
+
+
+def _low_power() -> bool:
+    """Raspberry Pi-class boards: ARM. Whisper base runs about 2x slower than tiny there."""
+    return platform.machine().lower().startswith(("arm", "aarch64"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +201,10 @@ _NO_SPEECH_LOGPROB = -1.0
 _MIN_LOGPROB = -1.2
 _MAX_COMPRESSION = 2.4
 _GRAMMAR_CUTOFF = 70
+# A prompt written as a sentence counts as read back when this many of its words come in its order.
+_ECHO_RUN = 6
+# One word this many times in a row is the decoder looping.
+_STUTTER = 3
 
 
 def _cpu_threads() -> int:
@@ -220,6 +240,26 @@ def _keep_segment(segment) -> bool:
     return bool(segment.text.strip())
 
 
+def _stutters(text: str) -> bool:
+    """True when one word comes _STUTTER times in a row (hyphenated doubles like "tiba-tiba" are
+    ordinary Indonesian; a loop of four or more is Whisper repeating itself)."""
+    words = text.replace("-", " ").split()
+    run = 1
+    for before, word in zip(words, words[1:]):
+        run = run + 1 if word == before else 1
+        if run >= _STUTTER:
+            return True
+    return False
+
+
+def _collapse_repeats(text: str) -> str:
+    kept: list[str] = []
+    for word in text.replace("-", " ").split():
+        if not kept or word != kept[-1]:
+            kept.append(word)
+    return " ".join(kept)
+
+
 def _normalise(text: str) -> str:
     """Lower case, punctuation dropped: the form the understanding step reads."""
     kept = "".join(ch if ch.isalnum() or ch in " '-" else " " for ch in text.lower())
@@ -230,12 +270,14 @@ class WhisperRecogniser:
     """Whisper listens to a whole utterance at once, so partial results are not offered."""
 
     def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
-                 hints: tuple[str, ...] = ()) -> None:
+                 hints: tuple[str, ...] = (), prompt: str = "", options: dict | None = None) -> None:
         self.language = language
         self._model = _whisper_model(str(model_dir))
         self._whisper_language = whisper_language or language
         self._beam_size = beam_size
         self._hints = hints
+        self._prompt_text = prompt
+        self._options = dict(options or {})
         self._grammar: list[str] | None = None
         self._chunks: list[np.ndarray] = []
 
@@ -250,19 +292,21 @@ class WhisperRecogniser:
     def _prompt(self) -> str | None:
         if self._grammar:
             return ", ".join(self._grammar) + "."
+        if self._prompt_text:
+            return self._prompt_text
         return (", ".join(self._hints) + ".") if self._hints else None
 
     def _decode(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         with _whisper_lock:  # one CTranslate2 model is not meant to decode two utterances at once
+            options = dict(vad_filter=True, condition_on_previous_text=False, without_timestamps=True,
+                           temperature=0.0)
+            options.update(self._options)
             segments, _ = self._model.transcribe(
                 audio,
                 language=self._whisper_language if self.multilingual else None,
                 beam_size=self._beam_size,
                 initial_prompt=prompt,
-                vad_filter=True,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                temperature=0.0,
+                **options,
             )
             kept = [segment for segment in segments if _keep_segment(segment)]
         text = _normalise(" ".join(segment.text for segment in kept))
@@ -271,12 +315,18 @@ class WhisperRecogniser:
         return text, float(np.mean([math.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in kept]))
 
     def _echoes_prompt(self, text: str) -> bool:
-        """True when the text repeats three prompt words in the prompt's own order.
+        """True when the text reads the prompt back rather than the audio.
 
-        On unclear audio Whisper sometimes reads its prompt back; people describing symptoms do
-        not list three of our hint words in exactly the catalogue's order.
+        On unclear audio Whisper sometimes copies its prompt. For a list of hint words that shows as
+        three of them in the list's own order; for a prompt written as a sentence, as a run of
+        _ECHO_RUN of its words in order, longer than the phrases people share with it by chance
+        ("betis saya kram kalau jalan" is five words of the Indonesian prompt and a common start).
         """
         padded = f" {text} "
+        if self._prompt_text:
+            prompt, heard = _normalise(self._prompt_text).split(), text.split()
+            matcher = difflib.SequenceMatcher(a=prompt, b=heard, autojunk=False)
+            return matcher.find_longest_match(0, len(prompt), 0, len(heard)).size >= _ECHO_RUN
         items = [_normalise(item) for item in self._hints]
         return any(f" {' '.join(items[k : k + 3])} " in padded for k in range(len(items) - 2))
 
@@ -292,6 +342,9 @@ class WhisperRecogniser:
         if prompt and not self._grammar and (not text or self._echoes_prompt(text)):
             log.debug("no usable text with the domain prompt; decoding again without it")
             text, confidence = self._decode(audio, None)
+        if _stutters(text):
+            # "kata-kata-kata-kata" or "cramp cramp cramp": the decoder looping; keep one of each.
+            text = _collapse_repeats(text)
         if not text:
             return Transcript("", 0.0, True)
         if self._grammar:
@@ -362,6 +415,7 @@ def load_recogniser(language: str, settings=None) -> Recogniser:
         whisper_language=profile.whisper_language,
         beam_size=profile.beam_size,
         hints=profile.hint_words,
+        prompt=profile.prompt,
     )
 
 
