@@ -409,9 +409,16 @@ def load_recogniser(language: str, settings=None) -> Recogniser:
         return VoskRecogniser(models.model_path(profile.vosk_model), language)
     if not profile.whisper_model:
         raise KnowledgeError(f"voices/{language}.toml: no whisper_model is named")
+    return whisper_recogniser(profile)
+
+
+def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperRecogniser:
+    """Whisper set up as the voice profile says (language, beam, prompt), on `model` or the profile's."""
+    from assistant import models
+
     return WhisperRecogniser(
-        models.model_path(profile.whisper_model),
-        language,
+        models.model_path(model or profile.whisper_model),
+        profile.language,
         whisper_language=profile.whisper_language,
         beam_size=profile.beam_size,
         hints=profile.hint_words,

@@ -78,6 +78,10 @@ def cases(languages: list[str]) -> list[Case]:
     for lang in languages:
         profile = load_profile(lang)
         rows.append(Case(lang, "whisper", profile.whisper_model, f"faster-whisper {profile.whisper_model}", lang))
+        # The smaller model the profile switches to on ARM boards: the one the Pi budget is about.
+        if profile.whisper_model_light and profile.whisper_model_light != profile.whisper_model:
+            light = profile.whisper_model_light
+            rows.append(Case(lang, "whisper", light, f"faster-whisper {light} (used on ARM boards)", lang))
         if profile.vosk_model:
             rows.append(Case(lang, "vosk", profile.vosk_model, f"Vosk {profile.vosk_model}", lang))
         if lang == "en":
@@ -176,14 +180,11 @@ class _Microphone:
 
 def _make_recogniser(case: Case):
     from assistant import models
-    from assistant.recogniser import VoskRecogniser, WhisperRecogniser, load_profile
+    from assistant.recogniser import VoskRecogniser, load_profile, whisper_recogniser
 
-    path = models.model_path(case.model)
     if case.engine == "vosk":
-        return VoskRecogniser(path, case.speech_lang)
-    profile = load_profile(case.lang)
-    return WhisperRecogniser(path, case.lang, whisper_language=profile.whisper_language,
-                             beam_size=profile.beam_size, hints=profile.hint_words)
+        return VoskRecogniser(models.model_path(case.model), case.speech_lang)
+    return whisper_recogniser(load_profile(case.lang), case.model)
 
 
 def _summary(values: list[float]) -> dict:
