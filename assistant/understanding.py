@@ -261,9 +261,13 @@ def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> 
     def swallows(c: _Candidate, e: _Candidate) -> bool:
         if e.finding == c.finding or not (c.start <= e.start and e.end <= c.end):
             return False
-        # A phrase heard with words between its words must not use another finding's words as
-        # filler: "lama [baru enakan kalau] duduk" is not "lama duduk" when "kalau duduk" is heard.
-        return not c.exact or bool(c.gaps & set(range(e.start, e.end)))
+        if not c.exact:
+            return True
+        # A phrase heard with words between its words must not share a word with another
+        # finding's phrase that reaches into the gap: "lama [baru enakan kalau] duduk" is not
+        # "lama duduk" when "kalau duduk" is heard. "new [walking] routine" is fine.
+        other = set(range(e.start, e.end))
+        return bool(c.gaps & other) and bool(other - c.gaps)
 
     candidates = [
         c for c in candidates if (c.exact and not c.gaps) or not any(swallows(c, e) for e in exact_medical)
