@@ -371,15 +371,15 @@ class WhisperRecogniser:
     def reset(self) -> None:
         self._chunks = []
 
-    def detect_language(self, samples: np.ndarray, choices: tuple[str, ...]) -> str | None:
-        """The most likely of `choices`, or None when this model cannot tell languages apart."""
+    def language_scores(self, samples: np.ndarray, choices: tuple[str, ...]) -> dict[str, float]:
+        """Whisper's probability for each of `choices`; empty when this model cannot tell."""
         if not self.multilingual or _is_silent(samples):
-            return None
+            return {}
         audio = np.asarray(samples, dtype=np.int16).astype(np.float32) / 32768.0
         with _whisper_lock:
             _, _, probabilities = self._model.detect_language(audio, vad_filter=True)
-        scores = dict(probabilities)
-        return max(choices, key=lambda code: scores.get(code, 0.0))
+        found = dict(probabilities)
+        return {code: found.get(code, 0.0) for code in choices}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,22 +437,60 @@ def recognise(samples: np.ndarray, language: str, settings=None) -> Transcript:
     return recogniser.finish()
 
 
-def detect_language(samples: np.ndarray, settings=None, choices: tuple[str, ...] = ("en", "id")) -> str:
-    """For --lang auto: ask a multilingual Whisper model which of `choices` was spoken.
+_SURE_LANGUAGE = 0.5
+"""Whisper's language probability above which its guess is taken without a second look."""
+_CLEAR_LEAD = 2.0
+"""...or how many times likelier than the other choice it must be, when all choices are unlikely."""
 
-    Falls back to English when no multilingual model is installed (the product's default language).
-    """
+
+def _sure(scores: dict[str, float]) -> bool:
+    first, second = sorted(scores.values(), reverse=True)[:2]
+    return first >= _SURE_LANGUAGE or first >= _CLEAR_LEAD * second
+
+
+def _language_scores(samples: np.ndarray, choices: tuple[str, ...]) -> dict[str, float]:
     from assistant import models
 
     for language in choices:
         name = load_profile(language).whisper_model
         if name and models.is_installed(name):
-            recogniser = WhisperRecogniser(models.model_path(name), language)
-            if recogniser.multilingual:
-                detected = recogniser.detect_language(samples, choices)
-                if detected:
-                    return detected
-    return choices[0]
+            scores = WhisperRecogniser(models.model_path(name), language).language_scores(samples, choices)
+            if scores:
+                return scores
+    return {}
+
+
+def recognise_any_language(
+    samples: np.ndarray, settings=None, choices: tuple[str, ...] = ("en", "id"), scores: dict | None = None
+) -> tuple[str, Transcript]:
+    """For --lang auto: (language, transcript).
+
+    Whisper's own guess is taken when it is sure, or clearly prefers one of the choices. Synthetic
+    or accented speech can leave it unsure between English and Indonesian, so then the
+    utterance is heard in each language and the transcript whose words belong to the language it
+    was heard in wins; Whisper's guess only breaks a tie. Falls back to English (the default) when
+    no multilingual model is installed.
+    """
+    from assistant.understanding import detect_language as language_of_text
+
+    scores = _language_scores(samples, choices) if scores is None else scores
+    if not scores:
+        return choices[0], recognise(samples, choices[0], settings)
+    best = max(choices, key=lambda code: scores[code])
+    if _sure(scores):
+        return best, recognise(samples, best, settings)
+    heard = {code: recognise(samples, code, settings) for code in choices}
+    consistent = [code for code in choices if heard[code].text and language_of_text(heard[code].text, code) == code]
+    chosen = consistent[0] if len(consistent) == 1 else best
+    return chosen, heard[chosen]
+
+
+def detect_language(samples: np.ndarray, settings=None, choices: tuple[str, ...] = ("en", "id")) -> str:
+    """The spoken language alone: cheap when Whisper is sure, else as recognise_any_language decides."""
+    scores = _language_scores(samples, choices)
+    if scores and _sure(scores):
+        return max(choices, key=lambda code: scores[code])
+    return recognise_any_language(samples, settings, choices, scores)[0]
 
 
 def transcribe_file(path: str | Path, language: str, settings=None) -> Transcript:
@@ -460,7 +498,7 @@ def transcribe_file(path: str | Path, language: str, settings=None) -> Transcrip
 
     samples = load_wav(path)
     if language == "auto":
-        language = detect_language(samples, settings)
+        return recognise_any_language(samples, settings)[1]
     return recognise(samples, language, settings)
 
 
@@ -475,8 +513,9 @@ def listen_command(args, settings) -> int:
     samples = load_wav(args.wav)
     language = settings.language
     if language == "auto":
-        language = detect_language(samples, settings)
-    transcript = recognise(samples, language, settings)
+        language, transcript = recognise_any_language(samples, settings)
+    else:
+        transcript = recognise(samples, language, settings)
     answer = answer_text(transcript.text, language, settings)
     if args.json:
         payload = dict(answer.to_dict())
