@@ -28,6 +28,10 @@ def tools_present() -> bool:
 
 
 def _run(command: list[str]) -> None:
+    if command[0] == "sox":
+        # Repeatable mode: noise and dither from a fixed seed, so every run makes the same audio
+        # and a recognition result never flips between runs.
+        command = ["sox", "-R", *command[1:]]
     subprocess.run(command, check=True, capture_output=True)
 
 

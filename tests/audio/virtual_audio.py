@@ -86,14 +86,7 @@ class PulseServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        _terminate(process)
 
 
 class VirtualMicrophone:
@@ -202,14 +195,20 @@ class MonitorRecorder:
 
     def stop(self) -> np.ndarray:
         process, self.process = self.process, None
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        _terminate(process)
         return self.samples()
+
+
+def _terminate(process: subprocess.Popen | None) -> None:
+    """Stop a helper process by its own pid: politely first, then for sure."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 def voiced_seconds(samples: np.ndarray, threshold: int = 500, window: int = 320) -> float:
