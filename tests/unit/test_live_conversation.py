@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -16,45 +15,15 @@ from assistant.errors import DeviceError
 from assistant.knowledge import load_knowledge
 from assistant.live import Ears, Immediately, Mouth, SpokenLoop, conversation_turns
 from assistant.recogniser import Transcript
+from fakes import FakeMicrophone, voice
 
 KNOWLEDGE = load_knowledge()
 EN = KNOWLEDGE.pack("en")
 
 
-def voice(seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * 16000)) / 16000
-    phase = 2 * np.pi * 120 * t
-    tone = 5000 * sum(np.sin(k * phase) / k for k in range(1, 25))
-    return (tone * (0.55 + 0.45 * np.abs(np.sin(5 * np.pi * t)))).astype(np.int16)
-
-
-class Microphone:
+def Microphone():
     """Each listening turn hears one short burst of voice, then quiet."""
-
-    def __init__(self):
-        self.muted_now = False
-
-    def open(self):
-        return self
-
-    def close(self):
-        pass
-
-    def flush(self):
-        pass
-
-    @contextmanager
-    def muted(self):
-        self.muted_now = True
-        try:
-            yield
-        finally:
-            self.muted_now = False
-
-    def blocks(self):
-        audio = np.concatenate([np.zeros(4000, np.int16), voice(1.0), np.zeros(32000, np.int16)])
-        for start in range(0, len(audio), 1600):
-            yield audio[start : start + 1600]
+    return FakeMicrophone(np.concatenate([np.zeros(4000, np.int16), voice(1.0), np.zeros(32000, np.int16)]))
 
 
 class ScriptedEars:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from assistant.config import Settings
-from assistant.errors import DeviceError, InputError, ModelError, SynthesisError
+from assistant.errors import InputError, ModelError, SynthesisError
 from assistant.knowledge import load_knowledge
 from assistant.live import (
     ACTIVATION_ENV,
@@ -23,50 +22,9 @@ from assistant.live import (
     typed_loop,
 )
 from assistant.recogniser import Transcript
+from fakes import FakeMicrophone, voice
 
 PACK = load_knowledge().pack("en")
-
-
-def voice(seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * 16000)) / 16000
-    phase = 2 * np.pi * 120 * t
-    return (5000 * sum(np.sin(k * phase) / k for k in range(1, 25)) * (0.55 + 0.45 * np.abs(np.sin(5 * np.pi * t)))).astype(np.int16)
-
-
-class FakeMicrophone:
-    def __init__(self, audio=None, fail_opens=0, fail_read=False):
-        self.audio, self.fail_opens, self.fail_read = audio, fail_opens, fail_read
-        self.opens = self.closes = 0
-        self.muted_now = False
-        self.mute_log = []
-
-    def open(self):
-        self.opens += 1
-        if self.opens <= self.fail_opens:
-            raise DeviceError("cannot open the microphone 'USB' (Device unavailable)")
-        return self
-
-    def close(self):
-        self.closes += 1
-
-    def flush(self):
-        pass
-
-    @contextmanager
-    def muted(self):
-        self.muted_now = True
-        try:
-            yield
-        finally:
-            self.muted_now = False
-
-    def blocks(self):
-        if self.fail_read:
-            self.fail_read = False
-            raise DeviceError("the microphone stopped sending sound (unplugged?)")
-        audio = self.audio if self.audio is not None else np.zeros(16000 * 10, dtype=np.int16)
-        for start in range(0, len(audio), 1600):
-            yield audio[start : start + 1600]
 
 
 class FakeEars:
