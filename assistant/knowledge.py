@@ -129,6 +129,14 @@ class LanguageProfile:
     sometimes: tuple[str, ...]
     commands: dict[str, tuple[str, ...]]
     suffixes: tuple[str, ...] = ()
+    sound_folds: tuple[tuple[re.Pattern[str], str], ...] = ()
+    """(pattern, replacement) per word: one sound a recogniser writes in more than one way."""
+
+    def fold(self, word: str) -> str:
+        """The word as it sounds: both the phrases and what was heard are folded alike."""
+        for pattern, replacement in self.sound_folds:
+            word = pattern.sub(replacement, word)
+        return word
 
     def stem(self, word: str) -> str:
         """A word without its possessive ending ("kakinya" -> "kaki"), when enough remains."""
@@ -400,7 +408,23 @@ def _read_language(reader: _Reader) -> LanguageProfile:
         sometimes=_phrases(reader, "sometimes", data.get("sometimes", ["sometimes"])),
         commands={name: _phrases(reader, f"commands.{name}", commands[name]) for name in COMMANDS},
         suffixes=reader.texts("suffixes", data.get("suffixes", []), allow_empty=True),
+        sound_folds=_sound_folds(reader, data.get("sound_folds", [])),
     )
+
+
+def _sound_folds(reader: _Reader, value: Any) -> tuple[tuple[re.Pattern[str], str], ...]:
+    if not isinstance(value, list):
+        raise reader.fail("sound_folds", "must be a list of [pattern, replacement] pairs")
+    folds = []
+    for index, pair in enumerate(value):
+        entry = f"sound_folds[{index}]"
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
+            raise reader.fail(entry, "must be a [pattern, replacement] pair of texts")
+        try:
+            folds.append((re.compile(pair[0]), pair[1]))
+        except re.error as error:
+            raise reader.fail(entry, f"'{pair[0]}' is not a valid pattern ({error})") from None
+    return tuple(folds)
 
 
 def _read_pack(root: Path, code: str, rules: Rules, sources: dict[str, Source]) -> LanguagePack:

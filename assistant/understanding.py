@@ -85,6 +85,8 @@ class _PhraseIndex:
     """token count -> (finding, phrase)"""
     texts: dict[int, tuple[str, ...]]
     spelling_reach: int
+    negations: frozenset[str]
+    """the negation words, folded like the phrases"""
 
 
 @cache
@@ -92,12 +94,13 @@ def _index_for(pack: LanguagePack) -> _PhraseIndex:
     by_length: dict[int, list[tuple[str, str]]] = {}
     for finding, phrases in pack.findings.items():
         for phrase in phrases:
-            stemmed = " ".join(pack.language.stem(word) for word in phrase.split())
-            by_length.setdefault(len(phrase.split()), []).append((finding, stemmed))
+            sounded = " ".join(pack.language.fold(pack.language.stem(word)) for word in phrase.split())
+            by_length.setdefault(len(phrase.split()), []).append((finding, sounded))
     frozen = {n: tuple(items) for n, items in by_length.items()}
     texts = {n: tuple(phrase for _, phrase in items) for n, items in frozen.items()}
     reach = max((len(k.split()) for k in pack.language.spelling), default=1)
-    return _PhraseIndex(frozen, texts, reach)
+    negations = frozenset(pack.language.fold(word) for word in pack.language.negations)
+    return _PhraseIndex(frozen, texts, reach, negations)
 
 
 @dataclass(frozen=True)
@@ -302,7 +305,9 @@ def understand(text: str, language: str, knowledge: Knowledge | None = None) -> 
             # "Swelling? None." / "Bengkak? Ndak.": the denial is its own clause.
             matches = [replace(m, negated=True) if m.clause == number - 1 else m for m in matches]
             continue
-        spots = _without_overlaps(_spot(words, index, profile.negations), knowledge.rules.markers)
+        # Folding keeps one word per word, so a spot's positions are positions in `words` too.
+        sounded = [profile.fold(word) for word in words]
+        spots = _without_overlaps(_spot(sounded, index, index.negations), knowledge.rules.markers)
         masked = _masked_negations(words, profile)
         # "tidak bisa menahan kencing dan selangkangan mati rasa": the "tidak" belongs to the first
         # finding and must not deny the second.

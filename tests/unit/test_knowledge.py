@@ -94,6 +94,8 @@ def broken_copy(tmp_path, language, name, edit):
         ("en", "red_flags.yaml", lambda d: d.update(bogus={"name": "x", "advice": ["y"], "sources": ["nhs_fast"]}), "unknown red flag 'bogus'"),
         ("id", "questions.yaml", lambda d: d.update(smoker={"text": ""}), "intents/id/questions.yaml: smoker: must be non-empty text"),
         ("en", "replies.yaml", lambda d: d.pop("closing"), "reply exists only in 'id'"),
+        ("id", "language.yaml", lambda d: d["sound_folds"].append(["(kh", "k"]), "intents/id/language.yaml: sound_folds[3]: '(kh' is not a valid pattern"),
+        ("id", "language.yaml", lambda d: d["sound_folds"].append(["kh"]), "sound_folds[3]: must be a [pattern, replacement] pair"),
     ],
 )
 def test_broken_file_names_file_entry_and_problem(tmp_path, language, name, edit, expected):

@@ -49,6 +49,10 @@ def test_negation_stops_at_tapi():
         ("the pain gets matter when I sit", "en", "eases_sitting_leaning"),
         ("metis saya kram kalau jalan", "id", "cramp"),
         ("my calf camps when i walk", "en", "cramp"),
+        # Whisper's borrowed spellings and a final ng heard as n (intents/id/language.yaml sound_folds)
+        ("muut syia miring sabela bicara syia chadel", "id", "slurred_speech"),
+        ("jari khaki saya menghitam", "id", "black_toes"),
+        ("kalau jalan jauh betis saya sakit lalu hilan kalau berhenti", "id", "eases_standing_still"),
     ],
 )
 def test_recogniser_slips_are_still_understood(text, language, expected):
