@@ -339,9 +339,16 @@ class WhisperRecogniser:
         text, confidence = self._decode(audio, prompt)
         # A prompt can make Whisper read it back, or imitate its list style until the compression
         # filter drops everything; either way the audio deserves a plain second listen.
+        # A prompt can also push the decoder into a loop ("kata-kata-kata-kata") over audio it
+        # cannot read; then the audio deserves the same plain second listen.
         if prompt and not self._grammar and (not text or self._echoes_prompt(text)):
             log.debug("no usable text with the domain prompt; decoding again without it")
             text, confidence = self._decode(audio, None)
+        elif prompt and not self._grammar and _stutters(text):
+            log.debug("the decoder looped with the domain prompt; decoding again without it")
+            plain, plain_confidence = self._decode(audio, None)
+            if plain and not _stutters(plain):
+                text, confidence = plain, plain_confidence
         if _stutters(text):
             # "kata-kata-kata-kata" or "cramp cramp cramp": the decoder looping; keep one of each.
             text = _collapse_repeats(text)

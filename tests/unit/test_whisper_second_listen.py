@@ -1,0 +1,50 @@
+"""When Whisper's answer with the domain prompt is unusable, the audio is decoded once more without it.
+
+The decoder is scripted here (the real model's behaviour is covered in tests/audio); this checks which
+of the two readings is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.recogniser import WhisperRecogniser
+
+PROMPT = "Dokter, betis saya sering kram dan pegal kalau berjalan. Kaki saya juga kesemutan atau kebas."
+SPEECH = (np.sin(np.linspace(0, 2000, 16000)) * 8000).astype(np.int16)
+
+
+def scripted(with_prompt: str, without_prompt: str) -> tuple[WhisperRecogniser, list]:
+    recogniser = object.__new__(WhisperRecogniser)
+    recogniser._prompt_text, recogniser._hints, recogniser._grammar = PROMPT, (), None
+    calls: list = []
+
+    def decode(audio, prompt):
+        calls.append(prompt)
+        return (with_prompt if prompt else without_prompt), 0.5
+
+    recogniser._decode = decode
+    return recogniser, calls
+
+
+@pytest.mark.parametrize(
+    ("with_prompt", "without_prompt", "kept"),
+    [
+        # the decoder looping on the prompt: the plain reading is better
+        ("kata-kata-kata-kata-kata", "ada bunyi di betis", "ada bunyi di betis"),
+        # both loop: one of each word is kept
+        ("kata-kata-kata-kata-kata", "kaki kaki kaki kaki", "kata"),
+        # looping, and nothing heard without the prompt: the loop, collapsed, rather than nothing
+        ("betis betis betis betis", "", "betis"),
+        # the prompt read back: never kept, even if nothing else is heard
+        ("betis saya sering kram dan pegal kalau berjalan", "", ""),
+        ("betis saya sering kram dan pegal kalau berjalan", "kaki saya dingin", "kaki saya dingin"),
+        # an ordinary reading needs no second listen
+        ("betis saya kram waktu jalan", "ignored", "betis saya kram waktu jalan"),
+    ],
+)
+def test_which_reading_is_kept(with_prompt, without_prompt, kept):
+    recogniser, calls = scripted(with_prompt, without_prompt)
+    assert recogniser.transcribe(SPEECH).text == kept
+    assert len(calls) == (1 if kept == with_prompt else 2)
