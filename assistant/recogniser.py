@@ -252,6 +252,10 @@ def _stutters(text: str) -> bool:
     return False
 
 
+def _word_count(text: str) -> int:
+    return len(_collapse_repeats(text).split())
+
+
 def _collapse_repeats(text: str) -> str:
     kept: list[str] = []
     for word in text.replace("-", " ").split():
@@ -347,7 +351,9 @@ class WhisperRecogniser:
         elif prompt and not self._grammar and _stutters(text):
             log.debug("the decoder looped with the domain prompt; decoding again without it")
             plain, plain_confidence = self._decode(audio, None)
-            if plain and not _stutters(plain):
+            # A loop eats the rest of the utterance, so if both loop, the reading that still says
+            # more once its loops are cut has heard more of it.
+            if plain and (not _stutters(plain) or _word_count(plain) > _word_count(text)):
                 text, confidence = plain, plain_confidence
         if _stutters(text):
             # "kata-kata-kata-kata" or "cramp cramp cramp": the decoder looping; keep one of each.

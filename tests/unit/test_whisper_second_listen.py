@@ -33,8 +33,9 @@ def scripted(with_prompt: str, without_prompt: str) -> tuple[WhisperRecogniser, 
     [
         # the decoder looping on the prompt: the plain reading is better
         ("kata-kata-kata-kata-kata", "ada bunyi di betis", "ada bunyi di betis"),
-        # both loop: one of each word is kept
+        # both loop: the reading that says more once its loops are cut, one of each word kept
         ("kata-kata-kata-kata-kata", "kaki kaki kaki kaki", "kata"),
+        ("ada luka sebu-sebu-sebu-sebu", "ada luka semu-semu-semu jari menghitam", "ada luka semu jari menghitam"),
         # looping, and nothing heard without the prompt: the loop, collapsed, rather than nothing
         ("betis betis betis betis", "", "betis"),
         # the prompt read back: never kept, even if nothing else is heard
