@@ -39,6 +39,12 @@ DONE_WHEN = {"en": {"red_flags": 0.90, "top2": 0.75}, "id": {"red_flags": 0.70, 
 # audio is made in sox's repeatable mode, so these numbers do not move between runs.
 # Raise towards DONE_WHEN; never lower without a reason.
 BARS = {"en": DONE_WHEN["en"], "id": {"red_flags": 0.47, "top2": 0.50}}
+# The held-out spoken set (tests/data/spoken/heldout_<lang>.yaml): its first run, before anything
+# was changed for it, caught en 10/14 red flags (top-2 9/9, no false alarm) and id 7/14 (top-2 7/9,
+# one false alarm: "nggak pingsan" heard as "kak pingsan"). One general fix since (a decoder loop
+# is decoded again without the prompt) made id 8/14. Below the done-when bar in both languages;
+# held to what is measured. Raise towards DONE_WHEN; never lower without a reason.
+HELDOUT_BARS = {"en": {"red_flags": 0.71, "top2": 0.75}, "id": {"red_flags": 0.57, "top2": 0.50}}
 MAX_FALSE_ALARMS = 0.10
 SENTENCE = {
     "en": "My calf cramps when I walk, and my left leg is swollen and red.",
@@ -223,10 +229,11 @@ class Outcome:
     top2: tuple[str, ...]
 
 
-def _run_corpus(language: str, audio_dir: Path, capsys) -> list[Outcome]:
-    utterances = speech_maker.load_corpus(CORPUS / f"{language}.yaml", language)
+def _run_corpus(name: str, language: str, audio_dir: Path, capsys, *, heldout: bool = False) -> list[Outcome]:
+    utterances = speech_maker.load_corpus(CORPUS / f"{name}.yaml", language)
     outcomes = []
-    for utterance, wav, voice, condition in speech_maker.render_corpus(utterances, audio_dir / f"corpus-{language}"):
+    rendered = speech_maker.render_corpus(utterances, audio_dir / f"corpus-{name}", heldout=heldout)
+    for utterance, wav, voice, condition in rendered:
         code, payload = listen_json(wav, language, capsys)
         assert code == 0, f"listen failed on {wav.name}"
         assert set(payload) >= {"lang", "triage", "red_flags", "causes", "reply", "transcript"}
@@ -238,7 +245,7 @@ def _run_corpus(language: str, audio_dir: Path, capsys) -> list[Outcome]:
     return outcomes
 
 
-def _report(language: str, outcomes: list[Outcome]) -> dict[str, float]:
+def _report(name: str, outcomes: list[Outcome]) -> dict[str, float]:
     flags_expected = sum(len(o.red_flags_expected) for o in outcomes)
     flags_caught = sum(len(set(o.red_flags_expected) & set(o.red_flags_heard)) for o in outcomes)
     with_cause = [o for o in outcomes if o.causes_expected]
@@ -252,7 +259,7 @@ def _report(language: str, outcomes: list[Outcome]) -> dict[str, float]:
         "false_alarms": false_alarms / max(1, len(calm)),
         "word_accuracy": accuracy,
     }
-    print(f"\n[{language}] {len(outcomes)} utterances: red flags {flags_caught}/{flags_expected} "
+    print(f"\n[{name}] {len(outcomes)} utterances: red flags {flags_caught}/{flags_expected} "
           f"({rates['red_flags']:.0%}), top-2 cause {top2_right}/{len(with_cause)} ({rates['top2']:.0%}), "
           f"false alarms {false_alarms}/{len(calm)}, word accuracy {accuracy:.0%}")
     for o in outcomes:
@@ -268,7 +275,7 @@ def _report(language: str, outcomes: list[Outcome]) -> dict[str, float]:
 
 @pytest.mark.parametrize("language", ["en", "id"])
 def test_spoken_corpus_meets_the_bar(language, audio_dir, capsys):
-    outcomes = _run_corpus(language, audio_dir, capsys)
+    outcomes = _run_corpus(language, language, audio_dir, capsys)
     assert len(outcomes) >= 30
     with capsys.disabled():
         rates = _report(language, outcomes)
@@ -277,6 +284,19 @@ def test_spoken_corpus_meets_the_bar(language, audio_dir, capsys):
     assert rates["word_accuracy"] >= (0.82 if language == "en" else 0.55), rates
     assert rates["red_flags"] >= BARS[language]["red_flags"], rates
     assert rates["top2"] >= BARS[language]["top2"], rates
+    assert rates["false_alarms"] <= MAX_FALSE_ALARMS, rates
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_heldout_spoken_set_meets_the_bar(language, audio_dir, capsys):
+    """Sentences written from MEDICAL_FACTS.md alone, heard in voices, rates and rooms no other test
+    uses (speech_maker.HELDOUT_*), never used to tune anything: the done-when's own measure."""
+    outcomes = _run_corpus(f"heldout_{language}", language, audio_dir, capsys, heldout=True)
+    assert len(outcomes) >= 20
+    with capsys.disabled():
+        rates = _report(f"heldout {language}", outcomes)
+    assert rates["red_flags"] >= HELDOUT_BARS[language]["red_flags"], rates
+    assert rates["top2"] >= HELDOUT_BARS[language]["top2"], rates
     assert rates["false_alarms"] <= MAX_FALSE_ALARMS, rates
 
 
