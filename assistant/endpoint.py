@@ -121,8 +121,13 @@ def webrtc_speech_test(config: EndpointConfig) -> SpeechTest:
 class EndpointDetector:
     """Feed audio with `feed()`; it returns an Utterance once the utterance is over, else None."""
 
-    def __init__(self, config: EndpointConfig | None = None, is_speech: SpeechTest | None = None):
+    def __init__(self, config: EndpointConfig | None = None, is_speech: SpeechTest | None = None,
+                 on_speech: Callable[[np.ndarray], None] | None = None):
+        """`on_speech` receives each frame of the utterance the moment it becomes part of it (the
+        pre-roll when speech starts, then every frame), so a streaming recogniser can decode while
+        the person is still speaking and never hears the quiet or the television before it."""
         self.config = config or EndpointConfig()
+        self._on_speech = on_speech
         self._is_speech = is_speech or webrtc_speech_test(self.config)
         self._pending = np.zeros(0, dtype=np.int16)
         # Before speech: a rolling pre-roll of frames and a window of voiced/unvoiced decisions.
@@ -168,6 +173,8 @@ class EndpointDetector:
         if not self._started:
             return self._before_speech(frame, voiced)
         self._frames.append(frame)
+        if self._on_speech is not None:
+            self._on_speech(frame)
         if voiced:
             self._voiced += 1
             self._silent_run = 0
@@ -191,6 +198,9 @@ class EndpointDetector:
             self._voiced = sum(self._window)
             self._frames = list(self._pre_roll)
             self._silent_run = 0
+            if self._on_speech is not None:
+                for earlier in self._frames:
+                    self._on_speech(earlier)
             return None
         if self._waited >= config.frames_for(config.listen_timeout):
             return self._timeout()
@@ -210,9 +220,9 @@ class EndpointDetector:
 
 
 def capture(blocks: Iterable[np.ndarray], config: EndpointConfig | None = None,
-            is_speech: SpeechTest | None = None) -> Utterance:
+            is_speech: SpeechTest | None = None, on_speech: Callable[[np.ndarray], None] | None = None) -> Utterance:
     """Run one detector over a stream of blocks until the utterance ends or the stream does."""
-    detector = EndpointDetector(config, is_speech)
+    detector = EndpointDetector(config, is_speech, on_speech)
     for block in blocks:
         result = detector.feed(block)
         if result is not None:

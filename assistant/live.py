@@ -172,18 +172,52 @@ class Ears:
             transcript = self._decode(recogniser, samples, None)
         return transcript
 
-    def _decode(self, recogniser, samples: np.ndarray, phrases: list[str] | None):
-        from assistant.recogniser import SAMPLE_RATE
+    def start_hearing(self, phrases: list[str] | None = None) -> "Hearing | None":
+        """Hear while the person speaks, when the recogniser decodes as it is fed (Vosk) and the
+        language is known. None when the utterance must be heard whole once it is over (Whisper,
+        or a language still to be told from the audio)."""
+        if not self._fixed:
+            return None
+        recogniser = self._get(self._fixed)
+        if not getattr(recogniser, "streams", False):
+            return None
+        self._prepare(recogniser, phrases)
+        return Hearing(self, recogniser, phrases)
 
+    def _prepare(self, recogniser, phrases: list[str] | None) -> None:
         if self._grammars.get(id(recogniser), None) != phrases:
             recogniser.set_grammar(phrases)  # rebuilding a Vosk grammar costs; only on change
             self._grammars[id(recogniser)] = phrases
         recogniser.reset()
+
+    def _decode(self, recogniser, samples: np.ndarray, phrases: list[str] | None):
+        from assistant.recogniser import SAMPLE_RATE
+
+        self._prepare(recogniser, phrases)
         # Fed in 0.2 s blocks as a microphone would; Vosk decodes while it is fed.
         step = SAMPLE_RATE // 5
         for start in range(0, len(samples), step):
             recogniser.accept(samples[start : start + step])
         return recogniser.finish()
+
+
+class Hearing:
+    """One utterance heard as it is captured: each frame reaches the recogniser as it arrives, so
+    at the end of speech only the last moment is left to decode (the Pi budget needs this)."""
+
+    def __init__(self, ears: Ears, recogniser, phrases: list[str] | None):
+        self._ears, self._recogniser, self._phrases = ears, recogniser, phrases
+
+    def feed(self, frame: np.ndarray) -> None:
+        self._recogniser.accept(frame)
+
+    def result(self, samples: np.ndarray):
+        """The transcript once the utterance is over; `samples` is the whole utterance, heard
+        again freely if it fits none of the phrases (as Ears.hear does)."""
+        transcript = self._recogniser.finish()
+        if self._phrases and not transcript.text:
+            transcript = self._ears._decode(self._recogniser, samples, None)
+        return transcript
 
 
 class Mouth:
@@ -273,12 +307,12 @@ class SpokenLoop:
                 self.sleep(delay)
                 refresh()
 
-    def capture(self):
+    def capture(self, on_speech=None):
         from assistant.endpoint import EndpointConfig, capture
 
         config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout)
         self.microphone.flush()  # what was said before activation is not for us
-        return capture(self.microphone.blocks(), config)
+        return capture(self.microphone.blocks(), config, on_speech=on_speech)
 
     def run(self) -> int:
         self.open_microphone()
@@ -302,8 +336,14 @@ class SpokenLoop:
         self.wake_phrase = phrases[0]
 
     def turn(self) -> None:
+        phrases = _expected_phrases(self.handle_turn)
         try:
-            utterance = self.capture()
+            hearing = self.ears.start_hearing(phrases) if hasattr(self.ears, "start_hearing") else None
+        except AssistantError as error:  # ModelError, KnowledgeError: say so, keep listening
+            _note(str(error))
+            return
+        try:
+            utterance = self.capture(hearing.feed if hearing else None)
         except DeviceError as error:
             _note(str(error))
             self.mouth.say(reply_text(self.language, "device_error"))
@@ -313,9 +353,11 @@ class SpokenLoop:
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
-        phrases = _expected_phrases(self.handle_turn)
         try:
-            transcript = self.ears.hear(utterance.audio, phrases) if phrases else self.ears.hear(utterance.audio)
+            if hearing is not None:
+                transcript = hearing.result(utterance.audio)
+            else:
+                transcript = self.ears.hear(utterance.audio, phrases) if phrases else self.ears.hear(utterance.audio)
         except AssistantError as error:  # ModelError, KnowledgeError: say so, keep listening
             _note(str(error))
             return

@@ -47,6 +47,8 @@ class Transcript:
 
 class Recogniser(Protocol):
     language: str
+    streams: bool
+    """True when accept() decodes as it is fed, so feeding it while the person speaks saves time."""
 
     def accept(self, samples: np.ndarray) -> Transcript | None:
         """Feed 16 kHz mono int16 samples; returns a partial transcript when the engine has one."""
@@ -135,6 +137,8 @@ def _clean(text: str) -> str:
 
 class VoskRecogniser:
     """Streaming Kaldi recogniser; grammar mode builds a recogniser restricted to the phrases."""
+
+    streams = True
 
     def __init__(self, model_dir: Path, language: str) -> None:
         self.language = language
@@ -272,6 +276,8 @@ def _normalise(text: str) -> str:
 
 class WhisperRecogniser:
     """Whisper listens to a whole utterance at once, so partial results are not offered."""
+
+    streams = False
 
     def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
                  hints: tuple[str, ...] = (), prompt: str = "", options: dict | None = None) -> None:

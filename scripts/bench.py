@@ -5,7 +5,8 @@ What is measured, on utterances spoken by espeak-ng into a temporary folder at r
   load_s                model load (the engine library already imported; its import is import_s)
   rtf                   recognition time / audio duration, the utterance fed as `listen` feeds it
   eos_to_final_s        from the microphone block in which end-of-speech is declared to the final
-                        transcript, through the live loop's own SpokenLoop.turn (capture, Ears.hear)
+                        transcript, through the live loop's own SpokenLoop.turn (Vosk is fed while
+                        the person speaks, Whisper hears the utterance once it is over)
   understanding_s       answer_text on the transcript (the live loop's turn function)
   first_audio_s         the first sentence out of the synthesis generator (what the speaker plays first)
   eos_to_first_audio_s  the whole span, end-of-speech to first reply audio, timed along that real path
@@ -198,7 +199,6 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
     from assistant.answer import answer_text
     from assistant.audio import load_wav
     from assistant.config import Settings
-    from assistant.endpoint import EndpointConfig, EndpointDetector
     from assistant.live import Ears, Immediately, Mouth, SpokenLoop
     from assistant.synthesis import render
 
@@ -220,7 +220,10 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
     times: dict[str, float] = {}
 
     def handle_turn(text: str) -> str:
-        start = time.perf_counter()
+        # The loop hands over the transcript the moment it is final, whichever way it was heard
+        # (Vosk fed during capture, Whisper after it).
+        start = times["final_at"] = time.perf_counter()
+        heard.append(text)
         said = current["english"] if case.stand_in else text
         reply = answer_text(said, settings.language, settings).reply
         times["understood"] = time.perf_counter()
@@ -234,15 +237,6 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
         times["first_audio"] = times["first_audio_at"] - start
 
     heard: list[str] = []
-    hear = ears.hear
-
-    def timed_hear(samples):
-        transcript = hear(samples)
-        times["final_at"] = time.perf_counter()
-        heard.append(transcript.text)
-        return transcript
-
-    ears.hear = timed_hear
     mouth = Mouth(settings, speak=first_sentence, out=io.StringIO())
     current: dict = {}
     loop = SpokenLoop(settings, handle_turn, ears, None, mouth, Immediately())
@@ -259,13 +253,13 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
 
     series: dict[str, list[float]] = {key: [] for key in
                                       ("rtf", "eos_to_final_s", "understanding_s", "first_audio_s",
-                                       "eos_to_first_audio_s", "eos_to_final_streaming_s")}
+                                       "eos_to_first_audio_s")}
     missed = 0
     for _ in range(repeat):
         for index, (plain, live) in enumerate(zip(samples, padded)):
             # Real-time factor: the utterance alone, fed as `listen` and the live loop feed it.
             start = time.perf_counter()
-            hear(plain)
+            ears.hear(plain)
             series["rtf"].append((time.perf_counter() - start) / (len(plain) / 16_000))
 
             # The live path: microphone blocks -> end-of-speech -> transcript -> answer -> first audio.
@@ -283,26 +277,11 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
             series["first_audio_s"].append(times["first_audio"])
             series["eos_to_first_audio_s"].append(times["first_audio_at"] - end_of_speech)
 
-            if case.engine == "vosk":
-                # What streaming would give: Vosk decodes each block as it arrives, so at
-                # end-of-speech only the last blocks are left. (The live loop does not do this yet.)
-                detector = EndpointDetector(EndpointConfig.from_settings(settings))
-                recogniser.reset()
-                for block in microphone.blocks():
-                    recogniser.accept(block)
-                    if detector.feed(block) is not None:
-                        break
-                start = time.perf_counter()
-                recogniser.finish()
-                series["eos_to_final_streaming_s"].append(time.perf_counter() - start)
-
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     detail = {key: _summary(values) for key, values in series.items() if values}
     detail["load_s"] = _summary([load_s])
     detail["peak_rss_mb"] = _summary([peak_kb / 1024])
     metrics = {key: detail[key]["median"] for key in METRICS if key in detail}
-    if "eos_to_final_streaming_s" in detail:
-        metrics["eos_to_final_streaming_s"] = detail["eos_to_final_streaming_s"]["median"]
     metrics["import_s"] = import_s
     return {
         "metrics": metrics,
@@ -391,12 +370,6 @@ def notes(results: list[dict], skipped: list[dict], info: dict, settings: dict) 
             said.append(f"{row['label']}: {row['stand_in']}. It is {row['model_disk_mb']:.0f} MB on disk; the "
                         f"small English Vosk model is about 40 MB, so this row's load time and memory are "
                         f"likely higher than English Vosk's would be.")
-        streaming = row["metrics"].get("eos_to_final_streaming_s")
-        if streaming is not None:
-            said.append(
-                f"{row['label']}: the live loop feeds Vosk only after end-of-speech (Ears.hear on the whole "
-                f"utterance); fed while the person speaks, end-of-speech → final would be {streaming:.3f} s."
-            )
         if row.get("heard_nothing"):
             said.append(f"{row['label']}: {row['heard_nothing']} turn(s) heard nothing and are not in the times.")
     for row in skipped:

@@ -6,6 +6,7 @@ on the real Korean model from PyPI. Each model is loaded once per session (the r
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
@@ -417,6 +418,49 @@ def test_vosk_streams_partials_then_a_final(korean_model, audio_dir):
     # Silence streams to nothing.
     _stream(recogniser, np.zeros(16000 * 2, dtype=np.int16))
     assert recogniser.finish().text == ""
+
+
+def test_the_live_loop_feeds_vosk_while_the_person_speaks(korean_model, audio_dir, monkeypatch):
+    """The live loop's own turn on the real Vosk model: frames reach the recogniser during capture,
+    so at the end of speech only the last moment is left, and it hears what the whole utterance gives."""
+    import io
+
+    import assistant.recogniser as recogniser_module
+    from assistant.config import Settings
+    from assistant.live import Ears, Immediately, Mouth, SpokenLoop
+
+    vosk = VoskRecogniser(korean_model, "ko")
+    monkeypatch.setattr(recogniser_module, "load_recogniser", lambda language, settings=None: vosk)
+    spoken = speech_maker.speak("안녕하세요 오늘 날씨가 좋네요", audio_dir / "ko-live.wav", "ko", 140)
+    padded = load_wav(speech_maker.pad(speech_maker.convert(spoken, audio_dir / "ko-live-16k.wav", rate=16000),
+                                       audio_dir / "ko-live-padded.wav", 0.8, 2.0))
+    accepted = []
+    feed = vosk.accept
+    monkeypatch.setattr(vosk, "accept", lambda samples: accepted.append(len(samples)) or feed(samples))
+
+    class Microphone:
+        def flush(self): pass
+        def open(self): return self
+        def close(self): pass
+        def muted(self): return contextlib.nullcontext()
+        def blocks(self):
+            for start in range(0, len(padded), 1600):
+                yield padded[start : start + 1600]
+            captured_at_end.append(sum(accepted))
+
+    captured_at_end: list[int] = []
+    heard: list[str] = []
+    settings = Settings(language="en")  # a fixed language; the Korean model stands in for its Vosk model
+    ears = Ears(settings)
+    mouth = Mouth(settings, speak=lambda *args: None, out=io.StringIO())
+    loop = SpokenLoop(settings, lambda text: heard.append(text) or "ok", ears, Microphone(), mouth, Immediately(),
+                      max_turns=1)
+    loop.turn()
+    assert heard, "the loop heard nothing"
+    assert not captured_at_end, "capture ended at end of speech, before the microphone ran out"
+    assert sum(accepted) > 16000, "frames reached Vosk during capture"
+    whole = ears.hear(padded)
+    assert heard[0].split()[-1] == whole.text.split()[-1] and len(heard[0].split()) >= 3, (heard, whole.text)
 
 
 def test_vosk_grammar_set_at_runtime_restricts_the_words(korean_model, audio_dir):

@@ -147,3 +147,32 @@ def test_an_injected_speech_test_makes_timing_exact():
 def test_bad_frame_length_is_refused():
     with pytest.raises(ValueError):
         EndpointConfig(frame_ms=25)
+
+
+def test_on_speech_gets_the_utterance_as_it_is_heard_and_none_of_the_quiet_before():
+    spoken = np.concatenate([quiet(3.0), voice(1.5), quiet(2.0)])
+    streamed: list[np.ndarray] = []
+    config = EndpointConfig()
+    detector = EndpointDetector(config, on_speech=streamed.append)
+    fed_when_speech_ended = None
+    for block in frames_of(spoken, BLOCK):
+        if detector.feed(block) is not None:
+            break
+        if detector.started and fed_when_speech_ended is None and len(streamed) * 480 >= len(voice(1.5)):
+            fed_when_speech_ended = len(streamed)
+    utterance = detector.finish()
+    heard = np.concatenate(streamed)
+    # Everything the utterance holds reached the stream (the stream may also have the whole tail),
+    # and it was there before the end of speech was declared, not after.
+    assert np.array_equal(heard[: len(utterance.audio)], utterance.audio)
+    assert fed_when_speech_ended is not None
+    # Of the 3 s of quiet before speaking only the pre-roll and start window reached it; after
+    # speech, the silence that ended it.
+    before = config.pre_roll + config.start_window * config.frame_ms / 1000
+    assert len(heard) <= len(voice(1.5)) + (before + config.end_silence + 0.1) * SAMPLE_RATE
+
+
+def test_on_speech_gets_nothing_when_nobody_speaks():
+    streamed: list[np.ndarray] = []
+    utterance = capture(frames_of(quiet(3.0), BLOCK), EndpointConfig(listen_timeout=2.0), on_speech=streamed.append)
+    assert utterance.reason == TIMEOUT and streamed == []

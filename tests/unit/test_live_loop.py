@@ -137,3 +137,40 @@ def test_the_non_interactive_activation_and_turn_limit_come_from_the_environment
     monkeypatch.setenv(MAX_TURNS_ENV, "two")
     with pytest.raises(InputError):
         max_turns_from_env()
+
+
+class StreamingEars:
+    """Ears whose recogniser decodes as it is fed (Vosk-like): frames arrive during capture."""
+
+    def __init__(self, text="my calf hurts"):
+        self.text, self.fed, self.fed_at_end, self.phrases = text, 0, None, "unset"
+
+    def start_hearing(self, phrases=None):
+        self.phrases = phrases
+        ears = self
+
+        class Hearing:
+            def feed(self, frame):
+                ears.fed += len(frame)
+
+            def result(self, samples):
+                ears.fed_at_end = (ears.fed, len(samples))
+                return Transcript(ears.text, 0.9, True)
+
+        return Hearing()
+
+    def hear(self, samples, phrases=None):
+        raise AssertionError("a streaming recogniser is fed during capture, not handed the utterance after")
+
+
+def test_a_streaming_recogniser_is_fed_while_the_person_speaks():
+    audio = np.concatenate([np.zeros(16000, dtype=np.int16), voice(1.5), np.zeros(16000 * 3, dtype=np.int16)])
+    ears = StreamingEars()
+    loop, said, _, _ = make_loop(FakeMicrophone(audio), ears)
+    loop.run()
+    fed, utterance = ears.fed_at_end
+    # By the end of speech the recogniser had the whole utterance already, and neither the second
+    # of quiet before it (beyond the pre-roll) nor what the microphone would have sent after.
+    assert utterance <= fed < len(audio) - 16000
+    assert ears.phrases is None
+    assert said[-1][0] == "reply to my calf hurts"
