@@ -98,6 +98,8 @@ class State:
     unclear: int = 0
     """Unclear turns in a row."""
     cramp_step_given: bool = False
+    told_again: bool = False
+    """The person was asked once to say their description again because it was heard unsure."""
     done: bool = False
     meaningful: bool = False
     """Something other than a command was said, so the conversation is worth keeping in the diary."""
@@ -122,7 +124,10 @@ class Dialogue:
         state = State(language=language, voice=voice or self.settings.voice)
         return self._emit(state, self._turn(state, self._say(state, "greeting")))
 
-    def step(self, state: State, text: str) -> tuple[State, Turn]:
+    def step(self, state: State, text: str, *, unsure: bool = False) -> tuple[State, Turn]:
+        """One user turn. `unsure`: the recogniser doubts its transcript; a description heard that
+        way is asked for once more (what it gave is kept, the second telling adds to it), but a
+        danger sign in it is acted on at once all the same."""
         if state.done:
             if state.last is not None and self._command(text, state.language) == "repeat":
                 return self._emit_repeat(state)
@@ -156,6 +161,11 @@ class Dialogue:
         state = replace(state, meaningful=True)
         if state.pending is not None:
             return self._emit(*self._after_answer(state, findings, answer, result))
+        if unsure and not state.told_again and result.in_domain and "cramp_now" not in state.present:
+            # Misheard words would steer the questions the wrong way; one more telling is cheap.
+            # (A cramp happening now gets its first step at once instead.)
+            state = replace(state, told_again=True)
+            return self._emit(state, self._again(state, "heard_unsure"))
         return self._emit(*self._after_description(state, findings, result))
 
     # ---- the phases -----------------------------------------------------------------------
@@ -542,11 +552,11 @@ class Conversation:
             return None
         return listening_phrases(self.dialogue.knowledge.pack(self.language or "en"))
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, *, unsure: bool = False) -> str:
         if self.state.done:
             self.started = _now()
         was_done = self.state.done
-        self.state, self.turn = self.dialogue.step(self.state, text)
+        self.state, self.turn = self.dialogue.step(self.state, text, unsure=unsure)
         if self.turn.voice is not None:
             self.settings = replace(self.settings, voice=self.turn.voice)
             try:
@@ -556,6 +566,10 @@ class Conversation:
         if self.turn.done and not (was_done and self.turn.command == "repeat"):
             _save_to_diary(self.settings, self.state, self.started, finished=True)
         return self.turn.reply
+
+    def heard_unsure(self, text: str) -> str:
+        """The turn for a transcript the recogniser doubts (the live loop calls this instead)."""
+        return self(text, unsure=True)
 
     def close(self) -> None:
         """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""

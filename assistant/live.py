@@ -364,9 +364,14 @@ class SpokenLoop:
         if not transcript.text:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
-        log.info("heard %.1f s, confidence %.2f", utterance.seconds, transcript.confidence)
+        log.info("heard %.1f s, confidence %.2f%s", utterance.seconds, transcript.confidence,
+                 " (unsure)" if transcript.unsure else "")
+        heard_unsure = getattr(self.handle_turn, "heard_unsure", None)
         try:
-            reply = self.handle_turn(transcript.text)
+            if transcript.unsure and heard_unsure is not None:
+                reply = heard_unsure(transcript.text)
+            else:
+                reply = self.handle_turn(transcript.text)
         except AssistantError as error:
             _note(str(error))
             return

@@ -44,6 +44,10 @@ class Transcript:
     final: bool
     """False for a partial result while the person is still speaking."""
 
+    unsure: bool = False
+    """The engine heard words but doubts them (Whisper below the profile's whisper_unsure_below):
+    the live conversation asks the person to say it again rather than act on a mishearing."""
+
 
 class Recogniser(Protocol):
     language: str
@@ -85,6 +89,9 @@ class RecognitionProfile:
 
     prompt: str = ""
     """Whisper's initial prompt, written as the kind of thing a user says (see the profile)."""
+
+    whisper_unsure_below: float = 0.0
+    """A free transcript less confident than this is marked unsure (0 never)."""
 
 
 @lru_cache(maxsize=None)
@@ -280,13 +287,15 @@ class WhisperRecogniser:
     streams = False
 
     def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
-                 hints: tuple[str, ...] = (), prompt: str = "", options: dict | None = None) -> None:
+                 hints: tuple[str, ...] = (), prompt: str = "", unsure_below: float = 0.0,
+                 options: dict | None = None) -> None:
         self.language = language
         self._model = _whisper_model(str(model_dir))
         self._whisper_language = whisper_language or language
         self._beam_size = beam_size
         self._hints = hints
         self._prompt_text = prompt
+        self._unsure_below = unsure_below
         self._options = dict(options or {})
         self._grammar: list[str] | None = None
         self._chunks: list[np.ndarray] = []
@@ -368,7 +377,7 @@ class WhisperRecogniser:
             return Transcript("", 0.0, True)
         if self._grammar:
             return self._snap(text, confidence)
-        return Transcript(text, confidence, True)
+        return Transcript(text, confidence, True, unsure=confidence < self._unsure_below)
 
     def _snap(self, text: str, confidence: float) -> Transcript:
         """In grammar mode only an expected phrase may come out, like Vosk's grammar with [unk]."""
@@ -442,6 +451,7 @@ def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperR
         beam_size=profile.beam_size,
         hints=profile.hint_words,
         prompt=profile.prompt,
+        unsure_below=profile.whisper_unsure_below,
     )
 
 
@@ -539,6 +549,8 @@ def listen_command(args, settings) -> int:
     if args.json:
         payload = dict(answer.to_dict())
         payload["transcript"] = transcript.text
+        payload["confidence"] = round(transcript.confidence, 2)
+        payload["unsure"] = transcript.unsure
         print(json.dumps(payload, ensure_ascii=False), flush=True)
     else:
         print(answer.reply, flush=True)

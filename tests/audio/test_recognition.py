@@ -301,6 +301,22 @@ def test_heldout_spoken_set_meets_the_bar(language, audio_dir, capsys):
     assert rates["false_alarms"] <= MAX_FALSE_ALARMS, rates
 
 
+def test_listen_says_how_sure_it_is(audio_dir, capsys):
+    """A transcript Whisper doubts is marked unsure (the conversation then asks for it again);
+    a clear one is not. espeak-ng's plain Indonesian voice at 16 kHz, both times."""
+    clear = speech_maker.convert(speech_maker.speak(SENTENCE["id"], audio_dir / "sure.raw.wav", "id"),
+                                 audio_dir / "sure.wav", rate=16000)
+    doubtful = speech_maker.convert(
+        speech_maker.speak("Ada bunyi krek di tumit belakang, sekarang saya tidak bisa menapak dengan kaki itu.",
+                           audio_dir / "unsure.raw.wav", "id"),
+        audio_dir / "unsure.wav", rate=16000)
+    code, payload = listen_json(clear, "id", capsys)
+    assert code == 0 and payload["unsure"] is False and payload["confidence"] >= 0.5, payload
+    code, payload = listen_json(doubtful, "id", capsys)
+    assert code == 0 and payload["transcript"], payload
+    assert payload["unsure"] is True and payload["confidence"] < 0.5, payload
+
+
 # ---------------------------------------------------------------------------------------------
 # language detection for --lang auto
 

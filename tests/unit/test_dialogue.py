@@ -174,6 +174,48 @@ def test_danger_from_accumulated_findings(dialogue):
     assert "pulmonary_embolism" in turn.red_flags and turn.level == "emergency"
 
 
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_a_description_heard_unsure_is_asked_for_once_more_and_kept(dialogue, language):
+    pack = KNOWLEDGE.pack(language)
+    state, _ = dialogue.start(language)
+    first = {"en": "my calf hurts", "id": "betis saya sakit"}[language]
+    second = {"en": "it cramps when I walk", "id": "kram kalau jalan"}[language]
+    state, turn = dialogue.step(state, first, unsure=True)
+    assert turn.reply == pack.reply("heard_unsure") and turn.expect == "free" and not turn.done
+    assert "calf_pain" in state.present, "what was heard is kept"
+    # The second telling is taken even if it is unsure too: never a loop of asking again.
+    state, turn = dialogue.step(state, second, unsure=True)
+    assert turn.expect == "yes_no" and turn.question
+    assert {"calf_pain", "cramp", "walking_trigger"} <= state.present
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "flag"),
+    [
+        ("en", "my calf is swollen and I have chest pain", "pulmonary_embolism"),
+        ("id", "tiba-tiba kaki saya dingin dan pucat", "acute_limb_ischemia"),
+    ],
+)
+def test_a_danger_sign_heard_unsure_is_acted_on_at_once(dialogue, language, text, flag):
+    state, _ = dialogue.start(language)
+    state, turn = dialogue.step(state, text, unsure=True)
+    assert flag in turn.red_flags and turn.level == "emergency" and turn.done
+    assert turn.reply.count("112") == 2
+
+
+def test_unsure_hearing_does_not_hold_back_a_cramp_happening_now(dialogue):
+    state, _ = dialogue.start("en")
+    state, turn = dialogue.step(state, "my calf is cramping right now", unsure=True)
+    assert turn.reply.startswith(EN.reply("cramp_now"))
+
+
+def test_an_answer_heard_unsure_is_taken_as_an_answer(dialogue):
+    state, _ = talk(dialogue, [OPENING["en"]])
+    asked = KNOWLEDGE.rules.questions[state.pending]
+    state, turn = dialogue.step(state, "yes", unsure=True)
+    assert asked in state.present and turn.reply != EN.reply("heard_unsure")
+
+
 def test_unclear_input_reprompts_twice_then_ends_kindly(dialogue):
     state, turns = talk(dialogue, [OPENING["en"]])
     question = turns[-1].question

@@ -174,3 +174,29 @@ def test_a_streaming_recogniser_is_fed_while_the_person_speaks():
     assert utterance <= fed < len(audio) - 16000
     assert ears.phrases is None
     assert said[-1][0] == "reply to my calf hurts"
+
+
+def test_a_transcript_heard_unsure_goes_to_the_conversation_as_unsure():
+    class UnsureEars(FakeEars):
+        def hear(self, samples):
+            self.heard.append(len(samples))
+            return Transcript("betis saya sakit", 0.3, True, unsure=True)
+
+    class Conversation:
+        def __init__(self):
+            self.calls = []
+
+        def __call__(self, text):
+            self.calls.append(("sure", text))
+            return "reply"
+
+        def heard_unsure(self, text):
+            self.calls.append(("unsure", text))
+            return "say it again"
+
+    audio = np.concatenate([np.zeros(8000, np.int16), voice(1.0), np.zeros(32000, np.int16)])
+    conversation = Conversation()
+    loop, said, _, _ = make_loop(FakeMicrophone(audio), UnsureEars(), handle=conversation)
+    loop.run()
+    assert conversation.calls == [("unsure", "betis saya sakit")]
+    assert said[-1][0] == "say it again"

@@ -15,14 +15,15 @@ PROMPT = "Dokter, betis saya sering kram dan pegal kalau berjalan. Kaki saya jug
 SPEECH = (np.sin(np.linspace(0, 2000, 16000)) * 8000).astype(np.int16)
 
 
-def scripted(with_prompt: str, without_prompt: str) -> tuple[WhisperRecogniser, list]:
+def scripted(with_prompt: str, without_prompt: str, confidence: float = 0.7) -> tuple[WhisperRecogniser, list]:
     recogniser = object.__new__(WhisperRecogniser)
     recogniser._prompt_text, recogniser._hints, recogniser._grammar = PROMPT, (), None
+    recogniser._unsure_below = 0.5
     calls: list = []
 
     def decode(audio, prompt):
         calls.append(prompt)
-        return (with_prompt if prompt else without_prompt), 0.5
+        return (with_prompt if prompt else without_prompt), confidence
 
     recogniser._decode = decode
     return recogniser, calls
@@ -49,3 +50,17 @@ def test_which_reading_is_kept(with_prompt, without_prompt, kept):
     recogniser, calls = scripted(with_prompt, without_prompt)
     assert recogniser.transcribe(SPEECH).text == kept
     assert len(calls) == (1 if kept == with_prompt else 2)
+
+
+@pytest.mark.parametrize(("confidence", "unsure"), [(0.3, True), (0.49, True), (0.5, False), (0.9, False)])
+def test_a_doubtful_reading_is_marked_unsure(confidence, unsure):
+    recogniser, _ = scripted("betis saya kram waktu jalan", "", confidence)
+    transcript = recogniser.transcribe(SPEECH)
+    assert transcript.text == "betis saya kram waktu jalan" and transcript.unsure is unsure
+
+
+def test_an_answer_snapped_to_the_grammar_is_never_unsure():
+    recogniser, _ = scripted("ya", "", 0.3)
+    recogniser._grammar = ["ya", "tidak"]
+    transcript = recogniser.transcribe(SPEECH)
+    assert transcript.text == "ya" and not transcript.unsure
