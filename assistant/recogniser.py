@@ -358,12 +358,12 @@ class WhisperRecogniser:
         text, confidence = self._decode(audio, prompt)
         # A prompt can make Whisper read it back, or imitate its list style until the compression
         # filter drops everything; either way the audio deserves a plain second listen.
-        # A prompt can also push the decoder into a loop ("kata-kata-kata-kata") over audio it
-        # cannot read; then the audio deserves the same plain second listen.
         if prompt and not self._grammar and (not text or self._echoes_prompt(text)):
             log.debug("no usable text with the domain prompt; decoding again without it")
             text, confidence = self._decode(audio, None)
         elif prompt and not self._grammar and _stutters(text):
+            # The prompt can also push the decoder into a loop ("kata-kata-kata-kata") over audio
+            # it cannot read.
             log.debug("the decoder looped with the domain prompt; decoding again without it")
             plain, plain_confidence = self._decode(audio, None)
             # A loop eats the rest of the utterance, so if both loop, the reading that still says
