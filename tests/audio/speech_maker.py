@@ -22,15 +22,32 @@ VOICES = {
 # Recording conditions the corpus is spread over (see in_condition).
 CONDITIONS = ("16k", "22k", "44k-stereo", "8k", "street-noise", "24bit-48k")
 
-# The held-out spoken sets (tests/data/spoken/heldout_<lang>.yaml) are heard in voices, speaking
-# rates and rooms nothing else in the project uses, so tuning on the other sets cannot fit them.
-# espeak-ng's grandpa and grandma variants are the nearest it has to an older speaker.
-HELDOUT_VOICES = {
-    "en": ("en-us+grandpa", "en-gb-x-gbcwmd+grandma", "en-029", "en-us-nyc+male7"),
-    "id": ("id+grandpa", "id+grandma", "id+male7", "id+klatt"),
+# Each spoken set is heard in a style of its own: voices, speaking rates (words a minute) and
+# recording conditions (see in_condition). The held-out and blind sets use voices, rates and rooms
+# no other set uses, so tuning on the others cannot fit them. espeak-ng's grandpa, grandma and
+# Auntie variants are the nearest it has to older speakers.
+@dataclass(frozen=True)
+class Style:
+    voices: dict[str, tuple[str, ...]]
+    rates: tuple[int, ...]
+    conditions: tuple[str, ...]
+
+
+STYLES = {
+    "tuning": Style(VOICES, (150,), CONDITIONS),
+    "heldout": Style(
+        {"en": ("en-us+grandpa", "en-gb-x-gbcwmd+grandma", "en-029", "en-us-nyc+male7"),
+         "id": ("id+grandpa", "id+grandma", "id+male7", "id+klatt")},
+        (130, 145, 160),
+        ("pink-noise", "room-echo", "tv-in-background", "quiet-44k-stereo", "hiss-16k"),
+    ),
+    "blind": Style(
+        {"en": ("en-gb-x-rp+Auntie", "en-us+Gene", "en-gb-scotland+male5", "en-us+female4"),
+         "id": ("id+Auntie", "id+Gene", "id+male5", "id+female4")},
+        (125, 140, 155),
+        ("fan-hum", "far-and-echo", "phone-8k-noise", "wind-48k"),
+    ),
 }
-HELDOUT_RATES = (130, 145, 160)
-HELDOUT_CONDITIONS = ("pink-noise", "room-echo", "tv-in-background", "quiet-44k-stereo", "hiss-16k")
 # What the television in the background says, in a voice of its own.
 _TV_TALK = "and now the weather for tomorrow, cloudy in the morning with some sun in the afternoon"
 
@@ -141,7 +158,42 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
         return convert(source, out, rate=44100, channels=2, gain_db=-12)
     if condition == "tv-in-background":
         return with_talk(source, out, _TV_TALK, voice="en-gb-x-rp+f4", level=0.15)
+    if condition == "fan-hum":  # mains hum and a fan's rush
+        hummed = with_hum(source, out.with_name(out.stem + ".hum.wav"))
+        with_noise(hummed, out, "whitenoise", 0.015)
+        hummed.unlink()
+        return out
+    if condition == "far-and-echo":  # the other end of a tiled room, 9 dB down
+        echoed = out.with_name(out.stem + ".echo.wav")
+        _run(["sox", str(source), str(echoed), "reverb", "70", "40", "80", "gain", "-9", "pad", "0", "0.5"])
+        return _replace(echoed, out)
+    if condition == "phone-8k-noise":  # a cheap headset at 8 kHz outdoors
+        noisy = with_noise(source, out.with_name(out.stem + ".noisy.wav"), "pinknoise", 0.02)
+        convert(noisy, out, rate=8000)
+        noisy.unlink()
+        return out
+    if condition == "wind-48k":  # wind on the microphone while walking, recorded at 48 kHz
+        windy = with_noise(source, out.with_name(out.stem + ".wind.wav"), "brownnoise", 0.09)
+        convert(windy, out, rate=48000)
+        windy.unlink()
+        return out
     raise ValueError(f"unknown condition {condition}")
+
+
+def with_hum(source: Path, out: Path, level: float = 0.02) -> Path:
+    """A 50 Hz hum and its harmonics under the speech (mains, a fridge)."""
+    rate = subprocess.run(["soxi", "-r", str(source)], check=True, capture_output=True, text=True).stdout.strip()
+    hum = out.with_name(out.stem + ".bed.wav")
+    _run(["sox", "-n", "-r", rate, "-c", "1", "-b", "16", str(hum), "synth", str(duration(source)),
+          "sine", "50", "sine", "100", "sine", "150", "remix", "-", "vol", str(level)])
+    _run(["sox", "-m", "-v", "1", str(source), "-v", "1", str(hum), "-c", "1", "-b", "16", str(out)])
+    hum.unlink()
+    return out
+
+
+def _replace(made: Path, out: Path) -> Path:
+    made.replace(out)
+    return out
 
 
 def with_talk(source: Path, out: Path, talk: str, voice: str, level: float) -> Path:
@@ -180,24 +232,23 @@ def load_corpus(path: Path, language: str) -> list[Utterance]:
     ]
 
 
-def render_corpus(utterances: list[Utterance], folder: Path, *, heldout: bool = False) -> list[tuple[Utterance, Path, str, str]]:
-    """Render every utterance with a rotating voice and recording condition.
+def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tuning") -> list[tuple[Utterance, Path, str, str]]:
+    """Render every utterance with a rotating voice, rate and recording condition of `style`.
 
-    Returns (utterance, wav path, voice, condition). The rotation makes each sentence a different
-    voice and condition, so a pass rate over the corpus is a pass rate over unseen combinations.
-    `heldout` uses the held-out voices, speaking rates and rooms instead (the voice then names
-    its rate, "id+grandpa@130").
+    Returns (utterance, wav path, voice, condition); the voice names its rate when the style has
+    several ("id+grandpa@130"). The rotation makes each sentence a different voice and condition,
+    so a pass rate over the corpus is a pass rate over unseen combinations.
     """
+    chosen = STYLES[style]
     folder.mkdir(parents=True, exist_ok=True)
     rendered = []
     for index, utterance in enumerate(utterances):
-        voices = (HELDOUT_VOICES if heldout else VOICES)[utterance.language]
-        conditions = HELDOUT_CONDITIONS if heldout else CONDITIONS
+        voices = chosen.voices[utterance.language]
         voice = voices[index % len(voices)]
-        condition = conditions[index % len(conditions)]
-        rate = HELDOUT_RATES[index % len(HELDOUT_RATES)] if heldout else 150
+        condition = chosen.conditions[index % len(chosen.conditions)]
+        rate = chosen.rates[index % len(chosen.rates)]
         raw = speak(utterance.text, folder / f"{utterance.language}-{index:02d}.raw.wav", voice, rate)
-        if heldout:
+        if len(chosen.rates) > 1:
             voice = f"{voice}@{rate}"
         wav = in_condition(raw, folder / f"{utterance.language}-{index:02d}-{condition}.wav", condition)
         raw.unlink()

@@ -45,7 +45,13 @@ BARS = {"en": DONE_WHEN["en"], "id": {"red_flags": 0.47, "top2": 0.50}}
 # one false alarm: "nggak pingsan" heard as "kak pingsan"). One general fix since (a decoder loop
 # is decoded again without the prompt) made id 8/14. Below the done-when bar in both languages;
 # held to what is measured. Raise towards DONE_WHEN; never lower without a reason.
-HELDOUT_BARS = {"en": {"red_flags": 0.71, "top2": 0.75}, "id": {"red_flags": 0.57, "top2": 0.50}}
+# tests/data/spoken/blind_<lang>.yaml was written the same way after all of that, heard in yet other
+# voices and rooms, and scored once before anything was changed for it: en 9/14 red flags (top-2
+# 7/7, no false alarm), id 7/14 (top-2 7/7, one false alarm: "nggak mencong" heard as "kak mencong").
+UNSEEN_BARS = {
+    "heldout": {"en": {"red_flags": 0.71, "top2": 0.75}, "id": {"red_flags": 0.57, "top2": 0.50}},
+    "blind": {"en": {"red_flags": 0.64, "top2": 0.75}, "id": {"red_flags": 0.50, "top2": 0.50}},
+}
 MAX_FALSE_ALARMS = 0.10
 SENTENCE = {
     "en": "My calf cramps when I walk, and my left leg is swollen and red.",
@@ -230,10 +236,10 @@ class Outcome:
     top2: tuple[str, ...]
 
 
-def _run_corpus(name: str, language: str, audio_dir: Path, capsys, *, heldout: bool = False) -> list[Outcome]:
+def _run_corpus(name: str, language: str, audio_dir: Path, capsys, style: str = "tuning") -> list[Outcome]:
     utterances = speech_maker.load_corpus(CORPUS / f"{name}.yaml", language)
     outcomes = []
-    rendered = speech_maker.render_corpus(utterances, audio_dir / f"corpus-{name}", heldout=heldout)
+    rendered = speech_maker.render_corpus(utterances, audio_dir / f"corpus-{name}", style)
     for utterance, wav, voice, condition in rendered:
         code, payload = listen_json(wav, language, capsys)
         assert code == 0, f"listen failed on {wav.name}"
@@ -289,15 +295,17 @@ def test_spoken_corpus_meets_the_bar(language, audio_dir, capsys):
 
 
 @pytest.mark.parametrize("language", ["en", "id"])
-def test_heldout_spoken_set_meets_the_bar(language, audio_dir, capsys):
-    """Sentences written from MEDICAL_FACTS.md alone, heard in voices, rates and rooms no other test
-    uses (speech_maker.HELDOUT_*), never used to tune anything: the done-when's own measure."""
-    outcomes = _run_corpus(f"heldout_{language}", language, audio_dir, capsys, heldout=True)
+@pytest.mark.parametrize("spoken_set", ["heldout", "blind"])
+def test_unseen_spoken_sets_meet_their_bar(spoken_set, language, audio_dir, capsys):
+    """Sentences written from MEDICAL_FACTS.md alone, heard in voices, rates and rooms no other set
+    uses (speech_maker.STYLES), not used to tune anything: the done-when's own measure."""
+    outcomes = _run_corpus(f"{spoken_set}_{language}", language, audio_dir, capsys, spoken_set)
     assert len(outcomes) >= 20
     with capsys.disabled():
-        rates = _report(f"heldout {language}", outcomes)
-    assert rates["red_flags"] >= HELDOUT_BARS[language]["red_flags"], rates
-    assert rates["top2"] >= HELDOUT_BARS[language]["top2"], rates
+        rates = _report(f"{spoken_set} {language}", outcomes)
+    bars = UNSEEN_BARS[spoken_set][language]
+    assert rates["red_flags"] >= bars["red_flags"], rates
+    assert rates["top2"] >= bars["top2"], rates
     assert rates["false_alarms"] <= MAX_FALSE_ALARMS, rates
 
 
