@@ -66,6 +66,12 @@ def test_recogniser_slips_are_still_understood(text, language, expected):
         ("betis saya keram kalo jalan", "id", {"cramp", "walking_trigger"}),
         ("KRAM di BETIS!!!", "id", {"cramp"}),
         ("My CALF cramps... when I WALK.", "en", {"cramp", "walking_trigger"}),
+        # found by the second blind spoken set: "dua kaki" for both legs, "baal" for numb, and
+        # trouble passing urine said verb last
+        ("terus dua kaki lemes", "id", {"both_legs_weak"}),
+        ("sekitar kemaluan sama dubur kok baal", "id", {"saddle_numbness"}),
+        ("selangkangan saya baal", "id", {"saddle_numbness"}),
+        ("pipis juga susah keluar", "id", {"bladder_bowel_trouble"}),
     ],
 )
 def test_case_punctuation_and_colloquial_spelling(text, language, expected):
