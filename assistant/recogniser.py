@@ -252,15 +252,22 @@ def _keep_segment(segment) -> bool:
 
 
 def _stutters(text: str) -> bool:
-    """True when one word comes _STUTTER times in a row (hyphenated doubles like "tiba-tiba" are
-    ordinary Indonesian; a loop of four or more is Whisper repeating itself)."""
+    """True when the decoder looped: a word or two said _STUTTER times in a row ("kata-kata-kata",
+    "cramp cramp cramp"), or a longer run of words twice ("maksud saya jauh maksud saya jauh").
+    Doubles like "tiba-tiba" or "pelan pelan" are ordinary speech and stay."""
     words = text.replace("-", " ").split()
-    run = 1
-    for before, word in zip(words, words[1:]):
-        run = run + 1 if word == before else 1
-        if run >= _STUTTER:
-            return True
-    return False
+    return any(_loop_at(words, start)[0] for start in range(len(words)))
+
+
+def _loop_at(words: list[str], start: int) -> tuple[int, int]:
+    """(copies, size) of the shortest piece looped from `start`; (0, 0) when none is."""
+    for size in range(1, (len(words) - start) // 2 + 1):
+        piece, copies = words[start : start + size], 1
+        while words[start + copies * size : start + (copies + 1) * size] == piece:
+            copies += 1
+        if copies >= (_STUTTER if size <= 2 else 2):
+            return copies, size
+    return 0, 0
 
 
 def _word_count(text: str) -> int:
@@ -268,10 +275,18 @@ def _word_count(text: str) -> int:
 
 
 def _collapse_repeats(text: str) -> str:
+    """One copy of each loop, the rest kept as heard."""
+    words = text.replace("-", " ").split()
     kept: list[str] = []
-    for word in text.replace("-", " ").split():
-        if not kept or word != kept[-1]:
-            kept.append(word)
+    index = 0
+    while index < len(words):
+        copies, size = _loop_at(words, index)
+        if copies:
+            kept.extend(words[index : index + size])
+            index += copies * size
+        else:
+            kept.append(words[index])
+            index += 1
     return " ".join(kept)
 
 
@@ -339,13 +354,16 @@ class WhisperRecogniser:
         On unclear audio Whisper sometimes copies its prompt. For a list of hint words that shows as
         three of them in the list's own order; for a prompt written as a sentence, as a run of
         _ECHO_RUN of its words in order, longer than the phrases people share with it by chance
-        ("betis saya kram kalau jalan" is five words of the Indonesian prompt and a common start).
+        ("betis saya kram kalau jalan" is five words of the Indonesian prompt and a common start),
+        or as a shorter run of three or more that is all there is ("kaki saya juga kesemutan" for a
+        sentence about a weak arm and leg).
         """
         padded = f" {text} "
         if self._prompt_text:
             prompt, heard = _normalise(self._prompt_text).split(), text.split()
             matcher = difflib.SequenceMatcher(a=prompt, b=heard, autojunk=False)
-            return matcher.find_longest_match(0, len(prompt), 0, len(heard)).size >= _ECHO_RUN
+            run = matcher.find_longest_match(0, len(prompt), 0, len(heard)).size
+            return run >= _ECHO_RUN or run >= max(3, len(heard) - 1)
         items = [_normalise(item) for item in self._hints]
         return any(f" {' '.join(items[k : k + 3])} " in padded for k in range(len(items) - 2))
 

@@ -42,6 +42,11 @@ def scripted(with_prompt: str, without_prompt: str, confidence: float = 0.7) -> 
         # the prompt read back: never kept, even if nothing else is heard
         ("betis saya sering kram dan pegal kalau berjalan", "", ""),
         ("betis saya sering kram dan pegal kalau berjalan", "kaki saya dingin", "kaki saya dingin"),
+        # a short piece of the prompt that is all there is: read back too
+        ("kaki saya juga kesemutan", "barusan kaki sama tangan kanan saya lemas", "barusan kaki sama tangan kanan saya lemas"),
+        # a run of words looped twice, and a whole reading said twice
+        ("maksud saya jauh maksud saya jauh maksud saya", "betis saya pegal", "betis saya pegal"),
+        ("kalo jalan kalo berdiri lama kalo jalan kalo berdiri lama", "", "kalo jalan kalo berdiri lama"),
         # an ordinary reading needs no second listen
         ("betis saya kram waktu jalan", "ignored", "betis saya kram waktu jalan"),
     ],
@@ -64,3 +69,24 @@ def test_an_answer_snapped_to_the_grammar_is_never_unsure():
     recogniser._grammar = ["ya", "tidak"]
     transcript = recogniser.transcribe(SPEECH)
     assert transcript.text == "ya" and not transcript.unsure
+
+
+@pytest.mark.parametrize(
+    ("text", "loops"),
+    [
+        ("kata-kata-kata-kata", True),
+        ("cramp cramp cramp in my calf", True),
+        ("kaki saya kaki saya kaki saya", True),
+        ("maksud saya jauh maksud saya jauh", True),
+        # doubles are ordinary speech
+        ("tiba-tiba kaki saya dingin", False),
+        ("pelan pelan saja", False),
+        ("kaki saya kaki saya sakit", False),
+    ],
+)
+def test_what_counts_as_the_decoder_looping(text, loops):
+    recogniser, calls = scripted(text, "")
+    heard = recogniser.transcribe(SPEECH).text
+    assert (len(calls) == 2) is loops
+    if loops:
+        assert len(heard.split()) < len(text.replace("-", " ").split())
