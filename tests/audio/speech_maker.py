@@ -47,6 +47,12 @@ STYLES = {
         (125, 140, 155),
         ("fan-hum", "far-and-echo", "phone-8k-noise", "wind-48k"),
     ),
+    "fresh": Style(
+        {"en": ("en-gb+Lee", "en-us+Mr_Serious", "en-gb-x-gbclan+Annie", "en-us-nyc+Michael"),
+         "id": ("id+Lee", "id+Mr_Serious", "id+Annie", "id+Michael")},
+        (120, 135, 150),
+        ("radio-behind", "bathroom", "traffic", "soft-16k"),
+    ),
 }
 # What the television in the background says, in a voice of its own.
 _TV_TALK = "and now the weather for tomorrow, cloudy in the morning with some sun in the afternoon"
@@ -158,6 +164,22 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
         return convert(source, out, rate=44100, channels=2, gain_db=-12)
     if condition == "tv-in-background":
         return with_talk(source, out, _TV_TALK, voice="en-gb-x-rp+f4", level=0.15)
+    if condition == "radio-behind":  # a radio playing a tune in the next room
+        return with_tones(source, out, (220, 277, 330), level=0.03, tremolo=True)
+    if condition == "bathroom":  # hard walls all round
+        made = out.with_name(out.stem + ".bath.wav")
+        _run(["sox", str(source), str(made), "reverb", "90", "50", "100", "pad", "0", "0.8"])
+        return _replace(made, out)
+    if condition == "traffic":  # a busy road beside the pavement
+        rumble = with_noise(source, out.with_name(out.stem + ".rumble.wav"), "brownnoise", 0.07)
+        with_noise(rumble, out, "pinknoise", 0.02)
+        rumble.unlink()
+        return out
+    if condition == "soft-16k":  # a soft voice on a 16 kHz microphone with a little hiss
+        soft = convert(source, out.with_name(out.stem + ".soft.wav"), rate=16000, gain_db=-6)
+        with_noise(soft, out, "whitenoise", 0.005)
+        soft.unlink()
+        return out
     if condition == "fan-hum":  # mains hum and a fan's rush
         hummed = with_hum(source, out.with_name(out.stem + ".hum.wav"))
         with_noise(hummed, out, "whitenoise", 0.015)
@@ -182,12 +204,20 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
 
 def with_hum(source: Path, out: Path, level: float = 0.02) -> Path:
     """A 50 Hz hum and its harmonics under the speech (mains, a fridge)."""
+    return with_tones(source, out, (50, 100, 150), level)
+
+
+def with_tones(source: Path, out: Path, frequencies: tuple[int, ...], level: float, tremolo: bool = False) -> Path:
+    """Steady tones under the speech, at the source's rate and length; `tremolo` makes them pulse
+    like music rather than hum."""
     rate = subprocess.run(["soxi", "-r", str(source)], check=True, capture_output=True, text=True).stdout.strip()
-    hum = out.with_name(out.stem + ".bed.wav")
-    _run(["sox", "-n", "-r", rate, "-c", "1", "-b", "16", str(hum), "synth", str(duration(source)),
-          "sine", "50", "sine", "100", "sine", "150", "remix", "-", "vol", str(level)])
-    _run(["sox", "-m", "-v", "1", str(source), "-v", "1", str(hum), "-c", "1", "-b", "16", str(out)])
-    hum.unlink()
+    bed = out.with_name(out.stem + ".bed.wav")
+    tones = [part for frequency in frequencies for part in ("sine", str(frequency))]
+    pulse = ["tremolo", "2", "80"] if tremolo else []
+    _run(["sox", "-n", "-r", rate, "-c", "1", "-b", "16", str(bed), "synth", str(duration(source)), *tones,
+          "remix", "-", "vol", str(level), *pulse])
+    _run(["sox", "-m", "-v", "1", str(source), "-v", "1", str(bed), "-c", "1", "-b", "16", str(out)])
+    bed.unlink()
     return out
 
 
