@@ -23,9 +23,9 @@ VOICES = {
 CONDITIONS = ("16k", "22k", "44k-stereo", "8k", "street-noise", "24bit-48k")
 
 # Each spoken set is heard in a style of its own: voices, speaking rates (words a minute) and
-# recording conditions (see in_condition). The held-out and blind sets use voices, rates and rooms
-# no other set uses, so tuning on the others cannot fit them. espeak-ng's grandpa, grandma and
-# Auntie variants are the nearest it has to older speakers.
+# recording conditions (see in_condition). The held-out, blind and fresh sets each use voices,
+# rates and rooms no other set uses, so tuning on the others cannot fit them. espeak-ng's grandpa,
+# grandma and Auntie variants are the nearest it has to older speakers.
 @dataclass(frozen=True)
 class Style:
     voices: dict[str, tuple[str, ...]]
@@ -137,7 +137,8 @@ def truncate(source: Path, out: Path, keep_bytes: int) -> Path:
 
 
 def in_condition(source: Path, out: Path, condition: str) -> Path:
-    """One of CONDITIONS applied to a 22.05 kHz espeak-ng rendering."""
+    """A named recording condition (of CONDITIONS or a STYLES entry) applied to a 22.05 kHz
+    espeak-ng rendering."""
     if condition == "16k":
         return convert(source, out, rate=16000)
     if condition == "22k":
@@ -153,10 +154,7 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
     if condition == "pink-noise":  # wind and distant traffic on a walk
         return with_noise(source, out, "pinknoise", 0.03)
     if condition == "hiss-16k":  # a cheap microphone's hiss
-        hissy = with_noise(source, out.with_name(out.stem + ".hiss.wav"), "whitenoise", 0.01)
-        convert(hissy, out, rate=16000)
-        hissy.unlink()
-        return out
+        return _noise_then_rate(source, out, "whitenoise", 0.01, 16000)
     if condition == "room-echo":  # a tiled kitchen or bathroom
         _run(["sox", str(source), str(out), "reverb", "50", "50", "60", "pad", "0", "0.5"])
         return out
@@ -190,16 +188,18 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
         _run(["sox", str(source), str(echoed), "reverb", "70", "40", "80", "gain", "-9", "pad", "0", "0.5"])
         return _replace(echoed, out)
     if condition == "phone-8k-noise":  # a cheap headset at 8 kHz outdoors
-        noisy = with_noise(source, out.with_name(out.stem + ".noisy.wav"), "pinknoise", 0.02)
-        convert(noisy, out, rate=8000)
-        noisy.unlink()
-        return out
+        return _noise_then_rate(source, out, "pinknoise", 0.02, 8000)
     if condition == "wind-48k":  # wind on the microphone while walking, recorded at 48 kHz
-        windy = with_noise(source, out.with_name(out.stem + ".wind.wav"), "brownnoise", 0.09)
-        convert(windy, out, rate=48000)
-        windy.unlink()
-        return out
+        return _noise_then_rate(source, out, "brownnoise", 0.09, 48000)
     raise ValueError(f"unknown condition {condition}")
+
+
+def _noise_then_rate(source: Path, out: Path, kind: str, level: float, rate: int) -> Path:
+    """Noise mixed in at the voice's own rate, then recorded at `rate` (as a microphone would)."""
+    noisy = with_noise(source, out.with_name(out.stem + ".noisy.wav"), kind, level)
+    convert(noisy, out, rate=rate)
+    noisy.unlink()
+    return out
 
 
 def with_hum(source: Path, out: Path, level: float = 0.02) -> Path:
