@@ -79,6 +79,32 @@ def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone,
     assert len(recognised & expected) >= 0.4 * len(expected), (recognised, expected)
 
 
+# espeak-ng's plain Indonesian voice says this so that Whisper base doubts what it heard (confidence
+# about 0.25; test_recognition.test_listen_says_how_sure_it_is checks the same recording offline).
+DOUBTFUL = "Ada bunyi krek di tumit belakang, sekarang saya tidak bisa menapak dengan kaki itu."
+
+
+def test_a_description_heard_unsure_is_asked_for_again_on_the_speaker(pulse, virtual_microphone, speaker_recording,
+                                                                     speech, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('language = "id"\n[voice]\nrate = 1.5\n', encoding="utf-8")
+    said = load_wav(speech.convert(speech.speak(DOUBTFUL, tmp_path / "doubtful.raw.wav", "id"),
+                                   tmp_path / "doubtful.wav", rate=16000))
+    process = _start({**pulse.env, ACTIVATION_ENV: "auto", MAX_TURNS_ENV: "1"}, "run", config=config)
+    try:
+        ready_end = speaker_recording.wait_for_speech(then_silence=1.0, timeout=90)
+        virtual_microphone.say(said)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    heard = speaker_recording.stop()
+    assert process.returncode == 0 and "Traceback" not in err, err
+    pack = load_knowledge().pack("id")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[-1] == pack.reply("heard_unsure"), out
+    assert voiced_seconds(heard[int(ready_end * RATE):]) > 1.5, "the request was spoken, not only printed"
+
+
 def test_ctrl_c_ends_the_live_loop_cleanly(pulse, virtual_microphone, speaker_recording, brisk_config):
     process = _start({**pulse.env, ACTIVATION_ENV: "auto"}, "run", config=brisk_config)
     try:
