@@ -354,18 +354,26 @@ class WhisperRecogniser:
         On unclear audio Whisper sometimes copies its prompt. For a list of hint words that shows as
         three of them in the list's own order; for a prompt written as a sentence, as a run of
         _ECHO_RUN of its words in order, longer than the phrases people share with it by chance
-        ("betis saya kram kalau jalan" is five words of the Indonesian prompt and a common start),
-        or as a shorter run of three or more that is all there is ("kaki saya juga kesemutan" for a
-        sentence about a weak arm and leg).
+        ("betis saya kram kalau jalan" is five words of the Indonesian prompt and a common start).
         """
         padded = f" {text} "
         if self._prompt_text:
-            prompt, heard = _normalise(self._prompt_text).split(), text.split()
-            matcher = difflib.SequenceMatcher(a=prompt, b=heard, autojunk=False)
-            run = matcher.find_longest_match(0, len(prompt), 0, len(heard)).size
-            return run >= _ECHO_RUN or run >= max(3, len(heard) - 1)
+            return self._prompt_run(text) >= _ECHO_RUN
         items = [_normalise(item) for item in self._hints]
         return any(f" {' '.join(items[k : k + 3])} " in padded for k in range(len(items) - 2))
+
+    def _prompt_run(self, text: str) -> int:
+        """The longest run of the prompt's words, in its order, in the text."""
+        prompt, heard = _normalise(self._prompt_text).split(), text.split()
+        matcher = difflib.SequenceMatcher(a=prompt, b=heard, autojunk=False)
+        return matcher.find_longest_match(0, len(prompt), 0, len(heard)).size
+
+    def _may_echo_prompt(self, text: str) -> bool:
+        """All there is is a few words of the prompt ("kaki saya juga kesemutan"): the person may
+        have said just that ("my calf cramps"), or Whisper read the prompt back over speech it
+        could not make out."""
+        words = len(text.split())
+        return bool(self._prompt_text) and 3 <= words and self._prompt_run(text) >= words - 1
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         samples = np.asarray(samples, dtype=np.int16)
@@ -379,6 +387,14 @@ class WhisperRecogniser:
         if prompt and not self._grammar and (not text or self._echoes_prompt(text)):
             log.debug("no usable text with the domain prompt; decoding again without it")
             text, confidence = self._decode(audio, None)
+        elif prompt and not self._grammar and self._may_echo_prompt(text):
+            # A plain listen tells the two apart: a read-back misses most of what was said, so the
+            # plain reading then holds far more words. Otherwise the prompted reading is kept (a
+            # plain "my calf cramps" is often "my curved ramp").
+            plain, plain_confidence = self._decode(audio, None)
+            if _word_count(plain) >= 2 * _word_count(text):
+                log.debug("a piece of the domain prompt read back; keeping the plain reading")
+                text, confidence = plain, plain_confidence
         elif prompt and not self._grammar and _stutters(text):
             # The prompt can also push the decoder into a loop ("kata-kata-kata-kata") over audio
             # it cannot read.

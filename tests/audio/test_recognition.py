@@ -568,6 +568,19 @@ def test_prompt_read_back_raises_no_red_flag(language):
     assert answer_text(prompt, language, Settings()).to_dict()["red_flags"] == []
 
 
+@pytest.mark.parametrize(
+    ("language", "voice", "said"),
+    [("en", "en-us", "My calf cramps."), ("en", "en-gb", "My leg is swollen."),
+     ("id", "id", "Betis saya sering kram."), ("id", "id", "Kaki saya kesemutan.")],
+)
+def test_a_short_phrase_that_is_also_in_the_prompt_is_heard_as_said(language, voice, said, audio_dir):
+    """All of these are words of the prompt too; the check for a read-back must not throw them away
+    for a plain reading that mishears them."""
+    wav = speech_maker.convert(speech_maker.speak(said, audio_dir / "short.raw.wav", voice),
+                               audio_dir / f"short-{voice}-{len(said)}.wav", rate=16000)
+    assert transcribe_file(wav, language).text == " ".join(_words(said))
+
+
 def test_prompt_read_back_is_decoded_again_without_it():
     recogniser = load_recogniser("id")
     copied = " ".join(_words(load_profile("id").prompt)[2:9])

@@ -42,8 +42,11 @@ def scripted(with_prompt: str, without_prompt: str, confidence: float = 0.7) -> 
         # the prompt read back: never kept, even if nothing else is heard
         ("betis saya sering kram dan pegal kalau berjalan", "", ""),
         ("betis saya sering kram dan pegal kalau berjalan", "kaki saya dingin", "kaki saya dingin"),
-        # a short piece of the prompt that is all there is: read back too
-        ("kaki saya juga kesemutan", "barusan kaki sama tangan kanan saya lemas", "barusan kaki sama tangan kanan saya lemas"),
+        # a short piece of the prompt that is all there is: read back when the plain listen hears
+        # far more, else what the person said (the plain reading of a short phrase is often worse)
+        ("kaki saya juga kesemutan", "barusan kaki sama tangan kanan saya mendadak lemas separuh badan",
+         "barusan kaki sama tangan kanan saya mendadak lemas separuh badan"),
+        ("betis saya sering kram", "metis saya sering gram", "betis saya sering kram"),
         # a run of words looped twice, and a whole reading said twice
         ("maksud saya jauh maksud saya jauh maksud saya", "betis saya pegal", "betis saya pegal"),
         ("kalo jalan kalo berdiri lama kalo jalan kalo berdiri lama", "", "kalo jalan kalo berdiri lama"),
@@ -54,7 +57,8 @@ def scripted(with_prompt: str, without_prompt: str, confidence: float = 0.7) -> 
 def test_which_reading_is_kept(with_prompt, without_prompt, kept):
     recogniser, calls = scripted(with_prompt, without_prompt)
     assert recogniser.transcribe(SPEECH).text == kept
-    assert len(calls) == (1 if kept == with_prompt else 2)
+    prompt_piece = with_prompt in PROMPT.lower().replace(",", "").replace(".", "")
+    assert len(calls) == (1 if kept == with_prompt and not prompt_piece else 2)
 
 
 @pytest.mark.parametrize(("confidence", "unsure"), [(0.3, True), (0.49, True), (0.5, False), (0.9, False)])
