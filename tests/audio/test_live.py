@@ -47,19 +47,28 @@ def brisk_config(tmp_path) -> Path:
     return path
 
 
-def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone, speaker_recording, speech,
-                                                      tmp_path, brisk_config):
-    question = load_wav(speech.speak(QUESTION, tmp_path / "question.wav", voice="en-us"))
-    process = _start({**pulse.env, ACTIVATION_ENV: "auto", MAX_TURNS_ENV: "1"}, "run", config=brisk_config)
+def _one_spoken_turn(pulse, virtual_microphone, speaker_recording, said, config: Path):
+    """`run` for one turn: `said` goes into the virtual microphone once the assistant has said it is
+    ready. Returns what it printed, its stderr, its exit code, and what the speaker played after
+    'ready'."""
+    process = _start({**pulse.env, ACTIVATION_ENV: "auto", MAX_TURNS_ENV: "1"}, "run", config=config)
     try:
         # The assistant first says it is ready (microphone muted); speak only once it has finished.
         ready_end = speaker_recording.wait_for_speech(then_silence=1.0, timeout=90)
-        virtual_microphone.say(question)
+        virtual_microphone.say(said)
         out, err = process.communicate(timeout=120)
     finally:
         process.kill()
     heard = speaker_recording.stop()
-    assert process.returncode == 0, err
+    return out, err, process.returncode, heard[int(ready_end * RATE):]
+
+
+def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone, speaker_recording, speech,
+                                                      tmp_path, brisk_config):
+    question = load_wav(speech.speak(QUESTION, tmp_path / "question.wav", voice="en-us"))
+    out, err, code, spoken_reply = _one_spoken_turn(pulse, virtual_microphone, speaker_recording, question,
+                                                    brisk_config)
+    assert code == 0, err
     assert "Traceback" not in err
 
     pack = load_knowledge().pack("en")
@@ -69,7 +78,6 @@ def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone,
     reply = lines[-1]
     assert len(lines) >= 2 and reply not in (pack.reply("ready"), pack.reply("heard_nothing")), out
 
-    spoken_reply = heard[int(ready_end * RATE):]
     assert voiced_seconds(spoken_reply) > 2.0, "the answer was spoken, not only printed"
 
     from assistant.recogniser import recognise
@@ -90,19 +98,12 @@ def test_a_description_heard_unsure_is_asked_for_again_on_the_speaker(pulse, vir
     config.write_text('language = "id"\n[voice]\nrate = 1.5\n', encoding="utf-8")
     said = load_wav(speech.convert(speech.speak(DOUBTFUL, tmp_path / "doubtful.raw.wav", "id"),
                                    tmp_path / "doubtful.wav", rate=16000))
-    process = _start({**pulse.env, ACTIVATION_ENV: "auto", MAX_TURNS_ENV: "1"}, "run", config=config)
-    try:
-        ready_end = speaker_recording.wait_for_speech(then_silence=1.0, timeout=90)
-        virtual_microphone.say(said)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    heard = speaker_recording.stop()
-    assert process.returncode == 0 and "Traceback" not in err, err
+    out, err, code, spoken_reply = _one_spoken_turn(pulse, virtual_microphone, speaker_recording, said, config)
+    assert code == 0 and "Traceback" not in err, err
     pack = load_knowledge().pack("id")
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[-1] == pack.reply("heard_unsure"), out
-    assert voiced_seconds(heard[int(ready_end * RATE):]) > 1.5, "the request was spoken, not only printed"
+    assert voiced_seconds(spoken_reply) > 1.5, "the request was spoken, not only printed"
 
 
 def test_ctrl_c_ends_the_live_loop_cleanly(pulse, virtual_microphone, speaker_recording, brisk_config):
