@@ -216,7 +216,7 @@ class Hearing:
         again freely if it fits none of the phrases (as Ears.hear does)."""
         transcript = self._recogniser.finish()
         if self._phrases and not transcript.text:
-            transcript = self._ears._decode(self._recogniser, samples, None)
+            transcript = self._ears.hear(samples)
         return transcript
 
 

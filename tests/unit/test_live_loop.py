@@ -200,3 +200,38 @@ def test_a_transcript_heard_unsure_goes_to_the_conversation_as_unsure():
     loop.run()
     assert conversation.calls == [("unsure", "betis saya sakit")]
     assert said[-1][0] == "say it again"
+
+
+def test_a_streamed_utterance_that_fits_no_expected_phrase_is_heard_again_freely(monkeypatch):
+    """After a yes/no question Vosk listens for the answers only; a danger sign said instead must
+    still be heard, so Hearing.result hears the whole utterance again without the grammar."""
+    import assistant.recogniser as recogniser_module
+    from assistant.live import Ears
+
+    class GrammarVosk:
+        streams = True
+
+        def __init__(self):
+            self.grammar, self.fed = None, 0
+
+        def set_grammar(self, phrases):
+            self.grammar = phrases
+
+        def reset(self):
+            self.fed = 0
+
+        def accept(self, samples):
+            self.fed += len(samples)
+
+        def finish(self):
+            text = "" if self.grammar else "my leg is cold and pale"
+            return Transcript(text, 0.9, True)
+
+    vosk = GrammarVosk()
+    monkeypatch.setattr(recogniser_module, "load_recogniser", lambda language, settings=None: vosk)
+    ears = Ears(Settings(language="en"))
+    hearing = ears.start_hearing(["yes", "no"])
+    utterance = voice(1.0)
+    hearing.feed(utterance)
+    assert hearing.result(utterance).text == "my leg is cold and pale"
+    assert vosk.grammar is None and vosk.fed == len(utterance)
