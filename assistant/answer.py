@@ -9,7 +9,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.errors import InputError
 from assistant.knowledge import load_knowledge
-from assistant.reply import assessment_sentences
+from assistant.reply import assessment_sentences, watch_for_sentences
 from assistant.triage import Triage, triage
 from assistant.understanding import MAX_TEXT_CHARS, Findings, detect_language, understand
 
@@ -55,7 +55,7 @@ def answer_text(text: str, language: str, settings: Settings) -> Answer:
     findings = understand(text, language, knowledge)
     result = triage(findings, knowledge)
     if not text:
-        sentences = pack.reply_sentences("empty_input")
+        sentences = pack.reply_sentences("empty_input") + watch_for_sentences(pack, settings)
     else:
         sentences = assessment_sentences(result, findings, pack, settings)
     return Answer(language, findings, result, " ".join(sentences))

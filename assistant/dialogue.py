@@ -8,14 +8,21 @@ Order of work on every turn (safety first):
 1. bad or empty input gets its own reply and changes nothing;
 2. the words are understood; a danger sign in everything said so far (even in an answer to a
    yes/no question) ends the conversation with urgent or emergency advice and the numbers twice;
+   an urgent sign first asks the screens that would make it an emergency, after the advice;
 3. commands (repeat, slower, louder, start over, stop, help, emergency);
 4. an answer to the pending yes/no question, or a free description;
-5. the next question (at most four, chosen by triage), or the explanation and the closing.
+5. the next question: the first step for a cramp happening now, then the danger screens that are
+   due (intents/rules.yaml `screens:`), then questions that tell causes apart (chosen by triage);
+   at most seven in all; or the explanation and the closing, which names any sign the person
+   was not sure about.
 
 Decisions worth knowing:
 - "sometimes" counts as yes: a symptom that comes and goes is still a symptom the person has, and
   the cause model only knows present or absent. Missing a pattern costs more than over-counting it.
-- "I don't know" moves on without recording anything.
+- "I don't know" moves on without recording anything; to a danger screen it leaves the sign open,
+  and the closing says what to do if it appears. A screen answered with neither (a sentence about
+  something else) stays open the same way.
+- Mid-walk mode asks the screens and no questions about causes: short answers first.
 - A sentence instead of yes/no is understood as findings; a clear yes/no word at its start also
   answers the question. When the sentence itself names the asked finding, the sentence wins.
 - After the conversation ends, "repeat" still repeats the last reply; anything else starts a new
@@ -34,12 +41,20 @@ from typing import Any
 from assistant.config import Settings, VoiceSettings, load_settings, save_settings
 from assistant.errors import AssistantError, InputError
 from assistant.knowledge import Knowledge, LanguagePack, canonical_phrase, load_knowledge
-from assistant.reply import cause_sentences, danger_sentences, spoken_numbers
-from assistant.triage import Triage, triage
+from assistant.reply import (
+    cause_sentences,
+    danger_sentences,
+    open_sign_sentences,
+    spoken_numbers,
+    watch_for_sentences,
+)
+from assistant.triage import Triage, next_screen, triage
 from assistant.understanding import MAX_TEXT_CHARS, Findings, detect_language, normalise, understand
 
-MAX_QUESTIONS = 4
-"""Older listeners tire of long interviews; four answers separate the causes well enough."""
+MAX_QUESTIONS = 7
+"""Danger screens and cause questions together: older listeners tire of long interviews."""
+MAX_CAUSE_QUESTIONS = 4
+"""Four answers separate the causes well enough."""
 MAX_UNCLEAR = 2
 """Re-prompts before a kind ending: a third failure means the channel is not working."""
 RATE_STEP = 0.15
@@ -97,6 +112,10 @@ class State:
     """The question id waiting for a yes or no."""
     unclear: int = 0
     """Unclear turns in a row."""
+    open_screens: tuple[str, ...] = ()
+    """Danger screens the person was not sure about, or answered with something else."""
+    danger_told: bool = False
+    """Urgent advice was given and a screen that could make it an emergency is being asked."""
     cramp_step_given: bool = False
     told_again: bool = False
     """The person was asked once to say their description again because it was heard unsure."""
@@ -155,7 +174,11 @@ class Dialogue:
         state = self._with_findings(state, findings, answer)
         result = self._triage(state)
         if result.is_danger:
-            return self._emit(*self._danger(state, result))
+            if command == "emergency":
+                return self._emit(*self._emergency_command(state))
+            if state.danger_told and command in ("repeat", "slower", "louder", "help"):
+                return self._emit(*self._obey(state, command, result))
+            return self._emit(*self._danger(state, result, findings, answer))
         if command:
             return self._emit(*self._obey(state, command, result))
         state = replace(state, meaningful=True)
@@ -171,15 +194,27 @@ class Dialogue:
     # ---- the phases -----------------------------------------------------------------------
 
     def _after_answer(self, state: State, findings: Findings, answer: str | None, result: Triage):
-        asked_finding = self.knowledge.rules.questions[state.pending]
+        asked_finding = self.knowledge.rules.asked_finding(state.pending)
         answered = answer is not None or asked_finding in findings.present | findings.absent
         if not answered and findings.is_empty():
             return self._unclear(state, "answer_unclear", repeat_question=True)
         # A sentence about something else still moves the interview on: the person has said what
         # they wanted to say, and asking the same thing again would feel like not listening.
+        state = self._keep_open(state, answer)
         state = replace(state, pending=None, unclear=0)
         opening = self._say(state, "dont_know_ack") if answer == "unsure" else []
         return self._next(state, result, opening)
+
+    def _keep_open(self, state: State, answer: str | None) -> State:
+        """A danger screen neither confirmed nor denied stays open, to be named at the end."""
+        screen = self.knowledge.rules.screen(state.pending) if state.pending else None
+        if screen is None or screen.id in state.open_screens:
+            return state
+        if screen.finding in state.present | state.absent or screen.signs <= state.present | state.absent:
+            return state
+        if answer in ("yes", "no", "sometimes"):
+            return state
+        return replace(state, open_screens=state.open_screens + (screen.id,))
 
     def _after_description(self, state: State, findings: Findings, result: Triage):
         if not result.in_domain:
@@ -190,18 +225,32 @@ class Dialogue:
         if "cramp_now" in state.present and not state.cramp_step_given:
             opening = self._say(state, "cramp_now_short" if self.settings.mid_walk else "cramp_now")
             state = replace(state, cramp_step_given=True)
-        return self._next(state, result, opening, first=not state.asked)
+        return self._next(state, result, opening)
 
-    def _next(self, state: State, result: Triage, opening: list[str], *, first: bool = False):
-        question = result.next_question if len(state.asked) < MAX_QUESTIONS else None
+    def _next(self, state: State, result: Triage, opening: list[str]):
+        question, intro = self._next_question(state, result)
         if question is not None:
-            intro = self._say(state, "ask_next_intro") if first else []
-            sentences = opening + intro + [self._pack(state).questions[question]]
+            sentences = opening + self._say(state, intro) if intro else list(opening)
+            sentences.append(self._pack(state).question_text(question))
             state = replace(state, pending=question, asked=state.asked + (question,))
             return state, self._turn(state, sentences, result, expect=YES_NO, question=question)
         sentences = opening + self._explanation(state, result)
         state = replace(state, done=True, pending=None)
         return state, self._turn(state, sentences, result, done=True)
+
+    def _next_question(self, state: State, result: Triage) -> tuple[str | None, str | None]:
+        """The next question and the reply key that introduces it (None when none is needed)."""
+        if len(state.asked) >= MAX_QUESTIONS:
+            return None, None
+        rules = self.knowledge.rules
+        screens_asked = [q for q in state.asked if rules.screen(q)]
+        screen = next_screen(state.present, state.absent, rules, state.asked)
+        if screen is not None:
+            return screen, "screen_intro" if not screens_asked else None
+        cause_questions = len(state.asked) - len(screens_asked)
+        if self.settings.mid_walk or cause_questions >= MAX_CAUSE_QUESTIONS or result.next_question is None:
+            return None, None
+        return result.next_question, "ask_next_intro" if not cause_questions else None
 
     def _explanation(self, state: State, result: Triage) -> list[str]:
         pack = self._pack(state)
@@ -209,28 +258,49 @@ class Dialogue:
         return (
             pack.reply_sentences("summary_intro")
             + cause_sentences(result, state.findings, pack, short=short)
+            + open_sign_sentences(state.open_screens, pack, self.settings)
+            + watch_for_sentences(pack, self.settings)
             + pack.reply_sentences("disclaimer")
             + pack.reply_sentences("closing")
         )
 
-    def _danger(self, state: State, result: Triage):
+    def _danger(self, state: State, result: Triage, findings: Findings | None = None, answer: str | None = None):
         pack = self._pack(state)
-        sentences = danger_sentences(result, pack, self.settings, short=self.settings.mid_walk)
+        if state.danger_told:
+            # The answer to the follow-up screen: unclear counts as not sure, never as a no.
+            state = self._keep_open(state, answer)
+        follow_up = None
+        if result.level == "urgent" and len(state.asked) < MAX_QUESTIONS:
+            # A yes here would make it an emergency: worth one more question after the advice.
+            follow_up = next_screen(state.present, state.absent, self.knowledge.rules, state.asked, emergency_only=True)
+        short = self.settings.mid_walk or state.danger_told
+        sentences = danger_sentences(result, pack, self.settings, short=short)
+        if follow_up is not None:
+            sentences += pack.reply_sentences("danger_more_intro") + [pack.question_text(follow_up)]
+            state = replace(state, pending=follow_up, asked=state.asked + (follow_up,), danger_told=True,
+                            meaningful=True, unclear=0)
+            return state, self._turn(state, sentences, result, expect=YES_NO, question=follow_up)
         if result.level == "urgent":
             # The urgent advice names the numbers once; a frightened listener needs them twice.
             sentences += pack.reply_sentences("urgent_repeat", numbers=spoken_numbers(pack, self.settings))
+        sentences += open_sign_sentences(state.open_screens, pack, self.settings)
         sentences += pack.reply_sentences("disclaimer")
         state = replace(state, done=True, pending=None, meaningful=True)
         return state, self._turn(state, sentences, result, done=True)
 
     def _unclear(self, state: State, key: str, *, repeat_question: bool = False):
         if state.unclear >= MAX_UNCLEAR:
+            state = self._keep_open(state, None)
+            sentences = self._say(state, "unclear_end")
+            if state.language != AUTO:
+                sentences += open_sign_sentences(state.open_screens, self._pack(state), self.settings)
+                sentences += watch_for_sentences(self._pack(state), self.settings)
             state = replace(state, done=True, pending=None)
-            return state, self._turn(state, self._say(state, "unclear_end"), self._triage(state), done=True)
+            return state, self._turn(state, sentences, self._triage(state), done=True)
         state = replace(state, unclear=state.unclear + 1)
         sentences = self._say(state, key)
         if repeat_question and state.pending:
-            sentences.append(self._pack(state).questions[state.pending])
+            sentences.append(self._pack(state).question_text(state.pending))
         return state, self._turn(state, sentences, self._triage(state), expect=self._expect(state),
                                  question=state.pending)
 
@@ -309,11 +379,15 @@ class Dialogue:
         present = state.present | findings.present
         absent = (state.absent | findings.absent) - present
         if state.pending is not None and answer in ("yes", "no", "sometimes"):
-            finding = self.knowledge.rules.questions[state.pending]
+            rules = self.knowledge.rules
+            finding = rules.asked_finding(state.pending)
+            screen = rules.screen(state.pending)
             said_outright = finding in findings.present | findings.absent
             if not said_outright:
                 if answer == "no":
-                    absent = absent | {finding}
+                    # "No" to a screen denies each sign it named, except one the same words said.
+                    denied = {finding} | (screen.signs if screen else set())
+                    absent = absent | (denied - present)
                 else:
                     present, absent = present | {finding}, absent - {finding}
         return replace(state, present=frozenset(present), absent=frozenset(absent))
@@ -353,7 +427,7 @@ class Dialogue:
         return sentences
 
     def _pending_question(self, state: State) -> list[str]:
-        return [self._pack(state).questions[state.pending]] if state.pending else []
+        return [self._pack(state).question_text(state.pending)] if state.pending else []
 
     def _expect(self, state: State) -> str:
         return YES_NO if state.pending else FREE

@@ -26,6 +26,7 @@ LANGUAGE_FILES = (
     "red_flags.yaml",
     "urgent_signs.yaml",
     "questions.yaml",
+    "screens.yaml",
     "replies.yaml",
 )
 COMMANDS = ("repeat", "slower", "louder", "start_over", "stop", "help", "emergency")
@@ -41,13 +42,20 @@ class Source:
 
 @dataclass(frozen=True)
 class Condition:
-    """One alternative of a rule: every `all` finding present and, if given, one of `any`."""
+    """One alternative of a rule: every `all` finding present, one of `any` if given, and none of
+    `none`; `level`, when given, is the rule's level for this alternative alone."""
 
     all: frozenset[str]
     any: frozenset[str]
+    none: frozenset[str] = frozenset()
+    level: str | None = None
 
     def holds(self, present: set[str] | frozenset[str]) -> bool:
-        return self.all <= present and (not self.any or bool(self.any & present))
+        return (
+            self.all <= present
+            and (not self.any or bool(self.any & present))
+            and not (self.none & present)
+        )
 
     @property
     def findings(self) -> frozenset[str]:
@@ -63,6 +71,34 @@ class Rule:
 
     def matches(self, present: set[str] | frozenset[str]) -> bool:
         return any(condition.holds(present) for condition in self.when)
+
+    def level_for(self, present: set[str] | frozenset[str]) -> str | None:
+        """The highest level among the alternatives that hold, or None when none holds."""
+        levels = [c.level or self.level for c in self.when if c.holds(present)]
+        return max(levels, key=TRIAGE_LEVELS.index) if levels else None
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A direct yes/no question about one group of danger signs, asked before any reassurance.
+
+    A yes makes `finding` present, which the red-flag rules act on; a no denies it and its
+    `signs`. The screen is asked in every conversation (`always`) or when one of `when` holds,
+    and never once every sign was already said or denied."""
+
+    id: str
+    finding: str
+    signs: frozenset[str]
+    red_flags: tuple[str, ...]
+    always: bool
+    when: tuple[Condition, ...]
+    sources: tuple[str, ...]
+
+    def due(self, present: frozenset[str], absent: frozenset[str]) -> bool:
+        known = present | absent
+        if self.finding in known or self.signs <= known:
+            return False
+        return self.always or any(condition.holds(present) for condition in self.when)
 
 
 @dataclass(frozen=True)
@@ -89,6 +125,16 @@ class Rules:
     questions: dict[str, str]
     """question id -> the finding it asks about"""
     report_threshold: float
+    screens: tuple[Screen, ...] = ()
+    """in the order they are asked"""
+
+    def screen(self, screen_id: str) -> Screen | None:
+        return next((s for s in self.screens if s.id == screen_id), None)
+
+    def asked_finding(self, question_id: str) -> str:
+        """The finding a yes/no question or a screen is about."""
+        screen = self.screen(question_id)
+        return screen.finding if screen else self.questions[question_id]
 
 
 @dataclass(frozen=True)
@@ -105,6 +151,13 @@ class CauseText:
     explanation: tuple[Statement, ...]
     what_to_do: tuple[Statement, ...]
     see_doctor: Statement
+
+
+@dataclass(frozen=True)
+class ScreenText:
+    question: Statement
+    if_unsure: Statement
+    """said at the end when the person was not sure: the sign to watch for and what to do then"""
 
 
 @dataclass(frozen=True)
@@ -157,6 +210,12 @@ class LanguagePack:
     urgent_signs: dict[str, Statement]
     questions: dict[str, str]
     replies: dict[str, tuple[Statement, ...]]
+    screens: dict[str, ScreenText] = field(default_factory=dict)
+
+    def question_text(self, question_id: str) -> str:
+        """What is said to ask a cause question or a screen."""
+        screen = self.screens.get(question_id)
+        return screen.question.text if screen else self.questions[question_id]
 
     def reply(self, key: str, **values: Any) -> str:
         """All sentences of one reply key, placeholders filled, as one string."""
@@ -303,12 +362,16 @@ def _read_conditions(reader: _Reader, where: str, alternatives: Any, findings: s
         alternative = reader.mapping(place, alternative)
         all_of = frozenset(reader.texts(f"{place}.all", alternative.get("all", []), allow_empty=True))
         any_of = frozenset(reader.texts(f"{place}.any", alternative.get("any", []), allow_empty=True))
+        none_of = frozenset(reader.texts(f"{place}.none", alternative.get("none", []), allow_empty=True))
         if not all_of and not any_of:
             raise reader.fail(place, "needs 'all' or 'any'")
-        unknown = sorted((all_of | any_of) - findings)
+        unknown = sorted((all_of | any_of | none_of) - findings)
         if unknown:
             raise reader.fail(place, f"unknown finding '{unknown[0]}'")
-        conditions.append(Condition(all_of, any_of))
+        level = alternative.get("level")
+        if level is not None and level not in ("urgent", "emergency"):
+            raise reader.fail(place, "level must be urgent or emergency")
+        conditions.append(Condition(all_of, any_of, none_of, level))
     return tuple(conditions)
 
 
@@ -357,6 +420,10 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
             raise reader.fail(question_id, f"unknown finding '{finding}'")
         questions[question_id] = finding
     domain = _read_conditions(reader, "domain", data.get("domain", []), known)
+    screens = _read_screens(reader, data.get("screens"), known, {rule.id for rule in red_flags}, sources)
+    unscreened = [rule.id for rule in red_flags if not any(rule.id in s.red_flags for s in screens)]
+    if unscreened:
+        raise reader.fail("screens", f"red flag '{unscreened[0]}' has no screening question")
     return Rules(
         findings=findings,
         domain=domain,
@@ -368,7 +435,31 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
         urgent_signs=urgent,
         questions=questions,
         report_threshold=reader.number("report_threshold", data.get("report_threshold"), 0.0, 1.0),
+        screens=screens,
     )
+
+
+def _read_screens(reader: _Reader, table: Any, findings: set[str], flags: set[str], sources) -> tuple[Screen, ...]:
+    screens = []
+    for screen_id, entry in reader.mapping("screens", table).items():
+        entry = reader.mapping(screen_id, entry)
+        finding = entry.get("finding")
+        if finding not in findings:
+            raise reader.fail(screen_id, f"unknown finding '{finding}'")
+        signs = frozenset(reader.texts(f"{screen_id}.signs", entry.get("signs")))
+        if signs - findings:
+            raise reader.fail(f"{screen_id}.signs", f"unknown finding '{sorted(signs - findings)[0]}'")
+        screened = reader.texts(f"{screen_id}.red_flags", entry.get("red_flags"))
+        if set(screened) - flags:
+            raise reader.fail(f"{screen_id}.red_flags", f"unknown red flag '{sorted(set(screened) - flags)[0]}'")
+        always = entry.get("always", False) is True
+        when = _read_conditions(reader, f"{screen_id}.when", entry.get("when", []), findings)
+        if not always and not when:
+            raise reader.fail(screen_id, "needs 'always: true' or a 'when' list")
+        screens.append(
+            Screen(screen_id, finding, signs, screened, always, when, reader.sources(screen_id, entry.get("sources"), sources))
+        )
+    return tuple(screens)
 
 
 _TOKEN = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -489,11 +580,23 @@ def _read_pack(root: Path, code: str, rules: Rules, sources: dict[str, Source]) 
         text = entry.get("text") if isinstance(entry, dict) else entry
         questions[question_id] = r.text(question_id, text)
 
+    r = reader("screens.yaml")
+    data = r.load()
+    r.exact_ids(data, [s.id for s in rules.screens], "screen")
+    screens = {}
+    for screen_id, entry in data.items():
+        entry = r.mapping(screen_id, entry)
+        screen_sources = r.sources(screen_id, entry.get("sources"), sources)
+        screens[screen_id] = ScreenText(
+            question=Statement(r.text(f"{screen_id}.question", entry.get("question")), screen_sources),
+            if_unsure=Statement(r.text(f"{screen_id}.if_unsure", entry.get("if_unsure")), screen_sources),
+        )
+
     r = reader("replies.yaml")
     replies = {
         key: r.statements(key, value, sources, medical=False) for key, value in r.load().items()
     }
-    return LanguagePack(code, language, findings, causes, red_flags, urgent_signs, questions, replies)
+    return LanguagePack(code, language, findings, causes, red_flags, urgent_signs, questions, replies, screens)
 
 
 def load_knowledge_from(root: Path) -> Knowledge:

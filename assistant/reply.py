@@ -44,10 +44,12 @@ def danger_sentences(triage: Triage, pack: LanguagePack, settings: Settings, *, 
         sentences += pack.reply_sentences("urgent_first")
     else:
         return []
+    if flags:
+        names = [pack.red_flags[rule.id].name for rule in flags]
+        sentences.append(pack.reply("flag_intro", name=_join_names(names, pack)))
+    # With several signs at once, the first step of each; the whole advice of all would bury the number.
     for rule in flags:
-        text = pack.red_flags[rule.id]
-        sentences.append(pack.reply("flag_intro", name=text.name))
-        sentences += _texts(text.advice, short)
+        sentences += _texts(pack.red_flags[rule.id].advice, short or len(flags) > 1)
     for sign_id in triage.urgent_signs:
         sentences.append(pack.urgent_signs[sign_id].text)
     if triage.level == "emergency":
@@ -56,6 +58,17 @@ def danger_sentences(triage: Triage, pack: LanguagePack, settings: Settings, *, 
         sentences += pack.reply_sentences("level_urgent")
         sentences += pack.reply_sentences("urgent_call", numbers=numbers)
     return sentences
+
+
+def watch_for_sentences(pack: LanguagePack, settings: Settings) -> list[str]:
+    """The safety net after calm advice: the danger signs to watch for and the number to call."""
+    return pack.reply_sentences("watch_for", numbers=spoken_numbers(pack, settings))
+
+
+def open_sign_sentences(screen_ids, pack: LanguagePack, settings: Settings) -> list[str]:
+    """For each danger screen the person was not sure about: the sign, and what to do if it appears."""
+    numbers = spoken_numbers(pack, settings)
+    return [pack.screens[screen_id].if_unsure.text.format(numbers=numbers) for screen_id in screen_ids]
 
 
 def cause_sentences(
@@ -86,7 +99,8 @@ def assessment_sentences(
     """The whole answer to one description, in speaking order."""
     short = settings.mid_walk
     if not triage.in_domain and not triage.red_flags and not triage.urgent_signs:
-        return pack.reply_sentences("out_of_domain")
+        # One turn cannot ask about danger, so even an off-topic answer names what to watch for.
+        return pack.reply_sentences("out_of_domain") + watch_for_sentences(pack, settings)
     sentences: list[str] = []
     first_aid = "cramp_now" in findings.present and not triage.red_flags
     if first_aid:
@@ -98,4 +112,6 @@ def assessment_sentences(
             triage, findings, pack, short=short or bool(triage.urgent_signs), first_aid_given=first_aid
         )
     sentences += pack.reply_sentences("disclaimer")
+    if not triage.is_danger:
+        sentences += watch_for_sentences(pack, settings)
     return sentences

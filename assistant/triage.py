@@ -115,19 +115,35 @@ def next_question(
     return best
 
 
+def next_screen(
+    present: frozenset[str], absent: frozenset[str], rules: Rules, asked, *, emergency_only: bool = False
+) -> str | None:
+    """The first screen that is due and not yet asked, in the order intents/rules.yaml lists them.
+    `emergency_only`: only screens for a sign that would make it an emergency (asked once an
+    urgent danger is already known, because the answer changes what to do)."""
+    levels = {rule.id: rule.level for rule in rules.red_flags}
+    for screen in rules.screens:
+        if screen.id in asked or not screen.due(present, absent):
+            continue
+        if emergency_only and not any(levels[flag] == "emergency" for flag in screen.red_flags):
+            continue
+        return screen.id
+    return None
+
+
 def triage(findings: Findings, knowledge: Knowledge | None = None, asked: frozenset[str] = frozenset()) -> Triage:
     rules = (knowledge or load_knowledge()).rules
     present, absent = findings.present, findings.absent
-    red_flags = tuple(rule.id for rule in rules.red_flags if rule.matches(present))
+    flag_levels = {rule.id: rule.level_for(present) for rule in rules.red_flags}
+    red_flags = tuple(flag_id for flag_id, flag_level in flag_levels.items() if flag_level)
     urgent_signs = tuple(rule.id for rule in rules.urgent_signs if rule.matches(present))
     # "No swelling, no redness" is still talk about legs, even with nothing present.
     mentioned = present | absent
     in_domain = bool(mentioned & rules.leg_findings) or any(c.holds(mentioned) for c in rules.domain)
 
     level = "none"
-    for rule in rules.red_flags:
-        if rule.id in red_flags:
-            level = _higher(level, rule.level)
+    for flag_id in red_flags:
+        level = _higher(level, flag_levels[flag_id])
     if urgent_signs:
         level = _higher(level, "urgent")
 

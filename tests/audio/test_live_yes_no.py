@@ -43,7 +43,8 @@ def test_a_spoken_yes_answers_the_spoken_question(pulse, virtual_microphone, spe
     pack = load_knowledge().pack("en")
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[0] == pack.reply("ready")
-    question = next((qid for qid, text in pack.questions.items() if lines[1].endswith(text)), None)
+    # the first question is a danger screen; a spoken yes to it must escalate like a volunteered sign
+    question = next((qid for qid in [*pack.questions, *pack.screens] if lines[1].endswith(pack.question_text(qid))), None)
     assert question, out
     assert pack.reply("answer_unclear") not in lines[2], out
 
@@ -51,4 +52,5 @@ def test_a_spoken_yes_answers_the_spoken_question(pulse, virtual_microphone, spe
                                         capture_output=True, text=True, timeout=60, check=True).stdout)
     heard = entries[0]["heard"]
     assert len(heard) == 2 and "yes" in heard[1].lower(), heard
-    assert load_knowledge().rules.questions[question] in entries[0]["present"]
+    assert load_knowledge().rules.asked_finding(question) in entries[0]["present"]
+    assert entries[0]["triage"] in ("urgent", "emergency") and entries[0]["red_flags"], entries[0]

@@ -27,7 +27,7 @@ import tomli_w
 import yaml
 
 from assistant.config import Settings, from_table
-from assistant.dialogue import Dialogue
+from assistant.dialogue import MAX_QUESTIONS, Dialogue
 from assistant.knowledge import COMMANDS, LanguagePack, load_knowledge
 from assistant.reply import spoken_numbers
 
@@ -100,8 +100,9 @@ def settings_for(script: dict[str, Any]) -> Settings:
 
 
 def question_in(reply: str, pack: LanguagePack) -> str:
-    for question_id, text in pack.questions.items():
-        if reply.endswith(text):
+    """The cause question or danger screen the reply ends with."""
+    for question_id in [*pack.questions, *pack.screens]:
+        if reply.endswith(pack.question_text(question_id)):
             return question_id
     raise AssertionError(f"a yes/no answer was expected but no question ends the reply: {reply!r}")
 
@@ -136,10 +137,22 @@ def check(answer: dict[str, Any], expected: dict[str, Any], context: dict[str, A
         assert answer["reply"] == context["replies"][expected["same_as"]], where
     if "question" in expected:
         assert question_in(answer["reply"], pack), where
+    for screen_id in expected.get("open_signs", []):
+        said = pack.screens[screen_id].if_unsure.text.format(numbers=numbers)
+        assert said in answer["reply"], f"open sign {screen_id} not named in {where}"
+    if "questions_at_most" in expected:
+        assert context["asked"] <= expected["questions_at_most"], where
+
+
+def _asks(reply: str, pack: LanguagePack) -> bool:
+    try:
+        return bool(question_in(reply, pack))
+    except AssertionError:
+        return False
 
 
 def answer_for(question: str, patient: dict[str, Any]) -> str:
-    finding = KNOWLEDGE.rules.questions[question]
+    finding = KNOWLEDGE.rules.asked_finding(question)
     answers = patient.get("answers", {})
     return str(answers.get(finding, answers.get(question, patient.get("otherwise", "I don't know"))))
 
@@ -171,8 +184,9 @@ def run_script(language: str, script: dict[str, Any], tmp_path: Path) -> None:
             answer = chat.send(answer_for(question, patient))
             replies.append(answer["reply"])
             asked += 1
-            assert asked <= 4, f"{script['id']}: more than four questions"
-        check(answer, script.get("end", {}), {**context, "turn": "end"})
+            assert asked <= MAX_QUESTIONS, f"{script['id']}: more than {MAX_QUESTIONS} questions"
+        questions = sum(1 for reply in replies[1:-1] if _asks(reply, pack))
+        check(answer, script.get("end", {}), {**context, "turn": "end", "asked": questions})
         assert chat.close() == 0
     except BaseException:
         chat.stderr()
@@ -198,7 +212,12 @@ def test_enough_scripts_and_coverage():
         used = {command for s in items for command in s.get("commands", [])}
         assert set(COMMANDS) <= used, (language, set(COMMANDS) - used)
         kinds = {kind for s in items for kind in s.get("kinds", [])}
-        assert {"red_flag_mid", "unclear", "start_over", "dont_know", "hedged", "full_sentence"} <= kinds
+        assert {"red_flag_mid", "unclear", "start_over", "dont_know", "hedged", "full_sentence", "screen_reveal",
+                "screen_unsure", "screen_sentence", "calm_vague", "mid_walk"} <= kinds
+        # every red flag revealed by a screening answer alone, in each language
+        revealed = {flag for s in items if "screen_reveal" in s.get("kinds", [])
+                    for flag in s.get("end", {}).get("red_flags", []) + [f for t in s["turns"] for f in t.get("red_flags", [])]}
+        assert revealed >= {rule.id for rule in KNOWLEDGE.rules.red_flags}, (language, set(KNOWLEDGE.rules.red_flags) - revealed)
 
 
 def test_bad_lines_get_a_clear_reply_never_a_traceback(tmp_path):
@@ -259,9 +278,11 @@ def test_hidden_patient_ends_on_the_right_cause(cause, language):
             state, turn = dialogue.step(state, opening)
             asked = []
             while not turn.done:
-                finding = KNOWLEDGE.rules.questions[turn.question]
+                finding = KNOWLEDGE.rules.asked_finding(turn.question)
                 asked.append(turn.question)
                 state, turn = dialogue.step(state, style["yes" if profile.get(finding) else "no"])
             top = [cid for cid, _ in turn.causes[:2]]
             assert cause in top, (language, opening, style, asked, turn.causes)
-            assert len(asked) <= 4 and not turn.red_flags
+            # the two screens every conversation gets come first, before any cause question
+            assert asked[:2] == ["clot_signs", "breath_chest_faint"], asked
+            assert len(asked) <= MAX_QUESTIONS and not turn.red_flags

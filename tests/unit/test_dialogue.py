@@ -38,8 +38,16 @@ def talk(dialogue: Dialogue, lines: list[str], language: str = "en"):
     return state, turns
 
 
+SCREENS_DENIED = {"en": ["no", "no"], "id": ["nggak", "tidak"]}
+"""The two screens every conversation gets, answered no, so the next question is about causes."""
+
+
+def past_screens(language: str = "en") -> list[str]:
+    return [OPENING[language], *SCREENS_DENIED[language]]
+
+
 def finding_of(question: str) -> str:
-    return KNOWLEDGE.rules.questions[question]
+    return KNOWLEDGE.rules.asked_finding(question)
 
 
 def test_greets_and_listens_freely(dialogue):
@@ -50,14 +58,20 @@ def test_greets_and_listens_freely(dialogue):
 
 
 @pytest.mark.parametrize("language", ["en", "id"])
-def test_description_leads_to_one_yes_no_question(dialogue, language):
+def test_description_leads_first_to_the_danger_screens_then_causes(dialogue, language):
     state, (_, turn) = talk(dialogue, [OPENING[language]], language)
     pack = KNOWLEDGE.pack(language)
     assert turn.expect == "yes_no" and not turn.done
-    assert turn.question in KNOWLEDGE.rules.questions
-    assert turn.reply.startswith(pack.reply("ask_next_intro"))
-    assert turn.reply.endswith(pack.questions[turn.question])
+    assert turn.question == "clot_signs"
+    assert turn.reply == pack.reply("screen_intro") + " " + pack.question_text("clot_signs")
     assert "cramp" in state.present and turn.causes
+    state, turn = dialogue.step(state, SCREENS_DENIED[language][0])
+    assert turn.question == "breath_chest_faint" and turn.reply == pack.question_text("breath_chest_faint")
+    state, turn = dialogue.step(state, SCREENS_DENIED[language][1])
+    assert turn.question in KNOWLEDGE.rules.questions
+    assert turn.reply == pack.reply("ask_next_intro") + " " + pack.questions[turn.question]
+    # a no to a screen denies every sign it named
+    assert {"swelling", "redness", "warmth", "breathless", "chest_pain", "fainting"} <= state.absent
 
 
 @pytest.mark.parametrize(
@@ -77,7 +91,7 @@ def test_description_leads_to_one_yes_no_question(dialogue, language):
     ],
 )
 def test_yes_and_no_answers_record_the_asked_finding(dialogue, language, answer, side):
-    state, turns = talk(dialogue, [OPENING[language]], language)
+    state, turns = talk(dialogue, past_screens(language), language)
     asked = finding_of(turns[-1].question)
     state, _ = dialogue.step(state, answer)
     assert asked in getattr(state, side)
@@ -85,7 +99,7 @@ def test_yes_and_no_answers_record_the_asked_finding(dialogue, language, answer,
 
 @pytest.mark.parametrize(("language", "text"), [("en", "I don't know"), ("id", "tidak tahu")])
 def test_dont_know_moves_on_without_recording(dialogue, language, text):
-    state, turns = talk(dialogue, [OPENING[language]], language)
+    state, turns = talk(dialogue, past_screens(language), language)
     first = turns[-1].question
     state, turn = dialogue.step(state, text)
     assert finding_of(first) not in state.present | state.absent
@@ -94,7 +108,7 @@ def test_dont_know_moves_on_without_recording(dialogue, language, text):
 
 
 def test_full_sentence_with_leading_yes_counts_both(dialogue):
-    state, turns = talk(dialogue, [OPENING["en"]])
+    state, turns = talk(dialogue, past_screens())
     asked = finding_of(turns[-1].question)
     state, _ = dialogue.step(state, "yes, and I have diabetes")
     assert asked in state.present
@@ -120,7 +134,7 @@ def test_already_answered_questions_are_skipped(dialogue):
         turns.append(turn)
 
 
-def test_at_most_four_questions_then_an_explanation(dialogue):
+def test_at_most_seven_questions_then_an_explanation(dialogue):
     state, turns = talk(dialogue, [OPENING["en"]])
     while not turns[-1].done:
         state, turn = dialogue.step(state, "I don't know")
@@ -128,8 +142,12 @@ def test_at_most_four_questions_then_an_explanation(dialogue):
     questions = [t.question for t in turns if t.expect == "yes_no"]
     assert 1 <= len(questions) <= MAX_QUESTIONS
     assert len(set(questions)) == len(questions)
+    assert questions[:2] == ["clot_signs", "breath_chest_faint"]
     last = turns[-1]
     assert last.reply.startswith(EN.reply("dont_know_ack") + " " + EN.reply("summary_intro"))
+    # "I don't know" to both screens leaves both signs open, and the closing names them
+    for screen in ("clot_signs", "breath_chest_faint"):
+        assert EN.screens[screen].if_unsure.text.format(numbers="112 or 119") in last.reply
     assert EN.reply("disclaimer") in last.reply and last.reply.endswith(EN.reply("closing"))
     assert last.causes and last.level in ("self_care", "routine")
 
@@ -161,8 +179,12 @@ def test_danger_sign_in_an_answer_stops_everything(dialogue, language, answer, f
 
 
 def test_urgent_red_flag_still_says_the_numbers_twice(dialogue):
-    _, turns = talk(dialogue, ["my calf hurts and it is swollen and red and warm"])
+    state, turns = talk(dialogue, ["my calf hurts and it is swollen and red and warm"])
     turn = turns[-1]
+    # the urgent advice at once, then the screen that would make it an emergency
+    assert turn.level == "urgent" and "dvt" in turn.red_flags and not turn.done
+    assert turn.reply.count("112") == 1 and turn.question == "breath_chest_faint"
+    state, turn = dialogue.step(state, "no")
     assert turn.level == "urgent" and "dvt" in turn.red_flags and turn.done
     assert turn.reply.count("112") == 2
 
@@ -210,7 +232,7 @@ def test_unsure_hearing_does_not_hold_back_a_cramp_happening_now(dialogue):
 
 
 def test_an_answer_heard_unsure_is_taken_as_an_answer(dialogue):
-    state, _ = talk(dialogue, [OPENING["en"]])
+    state, _ = talk(dialogue, past_screens())
     asked = KNOWLEDGE.rules.questions[state.pending]
     state, turn = dialogue.step(state, "yes", unsure=True)
     assert asked in state.present and turn.reply != EN.reply("heard_unsure")
@@ -221,10 +243,13 @@ def test_unclear_input_reprompts_twice_then_ends_kindly(dialogue):
     question = turns[-1].question
     for _ in range(MAX_UNCLEAR):
         state, turn = dialogue.step(state, "banana")
-        assert turn.reply == EN.reply("answer_unclear") + " " + EN.questions[question]
+        assert turn.reply == EN.reply("answer_unclear") + " " + EN.question_text(question)
         assert turn.expect == "yes_no" and not turn.done
     state, turn = dialogue.step(state, "banana")
-    assert turn.reply == EN.reply("unclear_end") and turn.done
+    # the screen never answered stays open: the ending says what to do if its sign appears
+    assert turn.reply.startswith(EN.reply("unclear_end")) and turn.done
+    assert EN.screens[question].if_unsure.text in turn.reply
+    assert turn.reply.endswith(EN.reply("watch_for", numbers="112 or 119"))
 
 
 def test_unclear_description_reprompts(dialogue):
@@ -260,7 +285,7 @@ def test_repeat_with_nothing_said(dialogue):
 
 
 def test_repeat_after_the_end_repeats_the_advice(dialogue):
-    state, turns = talk(dialogue, ["my calf hurts and it is swollen and red and warm"])
+    state, turns = talk(dialogue, ["my calf hurts and it is swollen and red and warm", "no"])
     state, turn = dialogue.step(state, "repeat")
     assert turn.reply == turns[-1].reply and turn.done
 
@@ -275,7 +300,7 @@ def test_new_words_after_the_end_start_a_new_conversation(dialogue):
 
 def test_slower_lowers_the_rate_until_the_slowest(dialogue):
     state, turns = talk(dialogue, [OPENING["en"]])
-    question = EN.questions[turns[-1].question]
+    question = EN.question_text(turns[-1].question)
     state, turn = dialogue.step(state, "slower")
     assert turn.voice is not None and turn.voice.rate < 1.0
     assert turn.reply == EN.reply("slower_ack") + " " + question
@@ -316,7 +341,7 @@ def test_help_keeps_the_question_open(dialogue):
     state, turns = talk(dialogue, [OPENING["en"]])
     question = turns[-1].question
     state, turn = dialogue.step(state, "what can I say")
-    assert turn.reply.startswith(EN.reply("help")) and turn.reply.endswith(EN.questions[question])
+    assert turn.reply.startswith(EN.reply("help")) and turn.reply.endswith(EN.question_text(question))
     assert state.pending == question and turn.expect == "yes_no"
 
 

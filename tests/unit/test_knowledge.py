@@ -41,7 +41,35 @@ def test_ids_are_exactly_the_medical_facts_ids():
     assert {f.id for f in rules.red_flags} == {
         "pulmonary_embolism", "dvt", "acute_limb_ischemia", "critical_limb_ischemia",
         "cauda_equina", "rhabdomyolysis", "heat_stroke", "stroke", "muscle_injury",
+        # MEDICAL_FACTS.md "Serious symptoms beyond the nine"
+        "fainting", "heart_warning", "fall_injury", "severe_bleeding", "breathing_difficulty",
     }
+
+
+def test_every_red_flag_has_a_screen_whose_yes_raises_it():
+    """A yes to a screen goes through the same rules as a volunteered sign: each screen's finding,
+    with the story that makes the screen due, raises every red flag the screen is for."""
+    rules = load_knowledge().rules
+    screened = {flag for screen in rules.screens for flag in screen.red_flags}
+    assert screened == {rule.id for rule in rules.red_flags}
+    by_id = {rule.id: rule for rule in rules.red_flags}
+    for screen in rules.screens:
+        context = set().union(*(c.all | set(sorted(c.any)[:1]) for c in screen.when)) if screen.when else set()
+        present = frozenset({screen.finding, "calf_pain"} | context)
+        raised = [flag for flag in screen.red_flags if by_id[flag].matches(present)]
+        # a yes to "breath, chest or fainted" without a clot story is the heart or a faint, not a lung clot
+        expected = set(screen.red_flags) - ({"pulmonary_embolism", "breathing_difficulty"} if screen.id == "breath_chest_faint" else set())
+        assert expected <= set(raised), (screen.id, raised)
+        assert screen.always or screen.due(frozenset(context), frozenset()), screen.id
+
+
+def test_a_red_flag_without_a_screen_is_refused(tmp_path):
+    shutil.copytree(INTENTS, tmp_path / "intents")
+    rules_file = tmp_path / "intents" / "rules.yaml"
+    text = rules_file.read_text(encoding="utf-8")
+    rules_file.write_text(text.replace("    red_flags: [severe_bleeding]\n", "    red_flags: [fall_injury]\n"), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="severe_bleeding' has no screening question"):
+        load_knowledge_from(tmp_path / "intents")
 
 
 def test_every_medical_statement_carries_a_known_source():

@@ -66,9 +66,9 @@ def test_a_spoken_yes_answers_the_question_heard_with_a_yes_no_grammar():
     assert {"yes", "no", "repeat"} <= set(ears.grammars[1])
     question = spoken[1][0]
     first_asked = conversation.state.asked[0]
-    assert question.endswith(EN.questions[first_asked])
+    assert question.endswith(EN.question_text(first_asked))
     # The spoken "yes" counted as the answer to the question that was heard.
-    assert load_knowledge().rules.questions[first_asked] in conversation.state.findings.present
+    assert load_knowledge().rules.asked_finding(first_asked) in conversation.state.findings.present
     assert len(spoken) == 3
     assert all(muted for *_, muted in spoken), "the assistant never hears itself"
 
@@ -190,7 +190,7 @@ def test_the_loop_says_how_to_wake_it_and_answers_after_waking():
     loop.run()
     texts = [text for text, *_ in spoken]
     assert texts[0] == EN.reply("ready_wake", wake_phrase="hello assistant")
-    assert texts[1] == EN.reply("wake_prompt") and texts[2].startswith(EN.reply("ask_next_intro"))
+    assert texts[1] == EN.reply("wake_prompt") and texts[2].startswith(EN.reply("screen_intro"))
 
 
 @pytest.mark.parametrize("mode", ["enter", "button", "wake"])
