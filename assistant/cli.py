@@ -141,22 +141,29 @@ def _settings_for(args: argparse.Namespace):
     return validate(settings, "command line")
 
 
+KEEPS_ANSWERING = ("run", "ask", "chat", "listen", "say")
+"""Commands a person may be relying on for the emergency number, so a broken settings file falls
+back to the defaults instead of refusing."""
+
+
 def _settings_or_defaults(args: argparse.Namespace):
-    """The live loop is what an older person relies on: a caregiver's typo in the settings file
-    must not silence it. Say what is wrong in one line and carry on with the defaults."""
+    """A caregiver's typo in the settings file must not silence the assistant or the emergency
+    number. Say what is wrong in one line and carry on with the defaults."""
     from dataclasses import replace
 
-    from assistant.config import Settings, with_emergency
+    from assistant.config import Settings, validate, with_emergency
     from assistant.errors import ConfigError
 
     try:
         return _settings_for(args)
     except ConfigError as error:
         settings = Settings()
+        # What was typed on the command line is still the caller's to get right.
         if args.emergency:
             settings = with_emergency(settings, args.emergency)
         if getattr(args, "lang", None):
             settings = replace(settings, language=args.lang)
+        settings = validate(settings, "command line")
         numbers = ", ".join(sorted({n for lang in ("en", "id") for n in settings.emergency_numbers(lang)}))
         print(
             f"calf-assistant: {error}; running with default settings (emergency {numbers}) "
@@ -187,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings = _settings_for(args)
             except AssistantError as error:
                 settings = error
-        elif args.command == "run":
+        elif args.command in KEEPS_ANSWERING:
             settings = _settings_or_defaults(args)
         else:
             settings = _settings_for(args)

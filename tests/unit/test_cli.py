@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 
 def run(*args, env=None, stdin=""):
@@ -15,12 +18,36 @@ def run(*args, env=None, stdin=""):
     )
 
 
-def test_broken_settings_stop_ask_with_one_line(tmp_path):
+BROKEN = {
+    "not toml": "[emergency\nen = 1\n",
+    "bad value": 'language = "fr"\n',
+    "unknown key": "chat_x = 3\n",
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+@pytest.mark.parametrize(
+    ("command", "stdin"),
+    [(["ask", "--json", "I passed out on my walk"], ""), (["chat", "--json"], "I passed out on my walk\n")],
+)
+def test_broken_settings_never_silence_the_emergency_number(tmp_path, broken, command, stdin):
+    """ask and chat, like run, answer on the defaults; one line on stderr names the file and the fix."""
     config = tmp_path / "config.toml"
-    config.write_text('language = "fr"\n')
-    result = run("ask", "my calf cramps", env={"CALF_ASSISTANT_CONFIG": str(config)})
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "language must be one of" in result.stderr
+    config.write_text(BROKEN[broken])
+    result = run("--config", str(config), *command, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and str(config) in result.stderr
+    assert "running with default settings" in result.stderr and "doctor" in result.stderr
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["triage"] == "emergency" and "fainting" in answer["red_flags"]
+    assert "112" in answer["reply"]
+
+
+def test_a_bad_emergency_flag_is_still_a_usage_error(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(BROKEN["bad value"])
+    result = run("--config", str(config), "--emergency", "call-me", "ask", "my calf cramps")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
 
 
 def test_broken_settings_do_not_silence_the_live_loop(tmp_path):
