@@ -116,6 +116,8 @@ class Rules:
     leg_findings: frozenset[str]
     markers: frozenset[str]
     """findings that only say what the talk is about; a longer phrase never hides them"""
+    hides: dict[str, frozenset[str]]
+    """finding -> findings its words stand for when they overlap ("nearly fainted" is no faint)"""
     domain: tuple[Condition, ...]
     """other combinations of findings that mean the talk is about legs"""
     background: float
@@ -383,6 +385,13 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
     known = set(findings)
     leg = frozenset(f for f, props in finding_table.items() if (props or {}).get("leg"))
     markers = frozenset(f for f, props in finding_table.items() if (props or {}).get("marker"))
+    hides = {}
+    for finding, props in finding_table.items():
+        hidden = frozenset(reader.texts(f"findings.{finding}.hides", (props or {}).get("hides", []), allow_empty=True))
+        if hidden - known:
+            raise reader.fail(f"findings.{finding}.hides", f"unknown finding '{sorted(hidden - known)[0]}'")
+        if hidden:
+            hides[finding] = hidden
     background = reader.number("background", data.get("background"), 0.01, 0.5)
 
     causes = []
@@ -429,6 +438,7 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
         domain=domain,
         leg_findings=leg,
         markers=markers,
+        hides=hides,
         background=background,
         causes=tuple(causes),
         red_flags=red_flags,

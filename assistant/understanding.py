@@ -250,7 +250,9 @@ def _is_negated(words: list[str], start: int, end: int, profile: LanguageProfile
     return False
 
 
-def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> list[_Candidate]:
+def _without_overlaps(
+    candidates: list[_Candidate], markers: frozenset[str], hides: dict[str, frozenset[str]] | None = None
+) -> list[_Candidate]:
     """Resolve competing spans.
 
     - Where spans of one finding overlap, the longest stays. Spans of different findings may
@@ -258,7 +260,15 @@ def _without_overlaps(candidates: list[_Candidate], markers: frozenset[str]) -> 
     - A near (fuzzy) span that swallows an exact phrase of another finding goes: "sore and
       swollen" is swelling and pain, not a misheard "hot and swollen"; so does a gapped span
       whose filler words are another finding's phrase.
+    - A finding that `hides` another (intents/rules.yaml) removes that finding's spans where
+      they overlap: "nearly fainted" is not a faint, "hampir jatuh" is not a fall.
     """
+    hides = hides or {}
+    hiding = [c for c in candidates if c.finding in hides]
+    candidates = [
+        c for c in candidates
+        if not any(c.finding in hides[h.finding] and h.start < c.end and c.start < h.end for h in hiding)
+    ]
     exact_medical = [c for c in candidates if c.exact and not c.gaps and c.finding not in markers]
 
     def swallows(c: _Candidate, e: _Candidate) -> bool:
@@ -307,7 +317,7 @@ def understand(text: str, language: str, knowledge: Knowledge | None = None) -> 
             continue
         # Folding keeps one word per word, so a spot's positions are positions in `words` too.
         sounded = [profile.fold(word) for word in words]
-        spots = _without_overlaps(_spot(sounded, index, index.negations), knowledge.rules.markers)
+        spots = _without_overlaps(_spot(sounded, index, index.negations), knowledge.rules.markers, knowledge.rules.hides)
         masked = _masked_negations(words, profile)
         # "tidak bisa menahan kencing dan selangkangan mati rasa": the "tidak" belongs to the first
         # finding and must not deny the second.

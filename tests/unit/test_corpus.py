@@ -42,3 +42,17 @@ def test_out_of_domain_is_none(report):
 def test_levels_match(report):
     wrong = [m for m in report.misses if "level" in m]
     assert report.level_accuracy >= 0.9, "\n".join(wrong)
+
+
+def test_the_new_danger_cases_match_id_for_id():
+    """The cases added for the signs beyond the nine (numbers from 301) exist in both languages
+    with the same number, kind, level and red flags, and each new id has at least 8 wordings."""
+    by_language = {}
+    for language in ("en", "id"):
+        cases = [c for c in load_cases(CORPUS / f"{language}.yaml") if int(c.id.split("-")[1]) >= 301]
+        by_language[language] = {c.id.split("-")[1]: (c.kind, c.triage, c.red_flags) for c in cases}
+    assert by_language["en"] == by_language["id"]
+    for flag in ("fainting", "heart_warning", "fall_injury", "severe_bleeding", "breathing_difficulty"):
+        assert sum(flag in flags for _, _, flags in by_language["en"].values()) >= 8, flag
+    denials = [number for number, (kind, _, flags) in by_language["en"].items() if kind == "negation" and not flags]
+    assert len(denials) >= 8
