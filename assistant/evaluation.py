@@ -40,6 +40,10 @@ class Report:
     level_right: int = 0
     out_of_domain: int = 0
     out_of_domain_right: int = 0
+    danger_cases: int = 0
+    """cases whose expected level is urgent or emergency"""
+    danger_answered: int = 0
+    """of those, answered as urgent or emergency with every emergency number in the reply"""
     misses: list[str] = field(default_factory=list)
 
     @staticmethod
@@ -70,6 +74,10 @@ class Report:
     def out_of_domain_accuracy(self) -> float:
         return self._share(self.out_of_domain_right, self.out_of_domain)
 
+    @property
+    def danger_answered_share(self) -> float:
+        return self._share(self.danger_answered, self.danger_cases)
+
 
 def load_cases(path: Path) -> list[Case]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -90,7 +98,11 @@ def text_answerer(settings: Settings) -> Answerer:
     return lambda text, language: answer_text(text, language, settings).to_dict()
 
 
-def evaluate(cases: list[Case], language: str, answer: Answerer) -> Report:
+DANGER_LEVELS = ("urgent", "emergency")
+
+
+def evaluate(cases: list[Case], language: str, answer: Answerer, settings: Settings | None = None) -> Report:
+    numbers = (settings or Settings()).emergency_numbers(language)
     report = Report(language)
     for case in cases:
         result = answer(case.text, language)
@@ -114,6 +126,12 @@ def evaluate(cases: list[Case], language: str, answer: Answerer) -> Report:
             report.top2 += in_top2
             if not in_top2:
                 problems.append(f"causes {got_causes[:2]} not {sorted(case.causes)}")
+        if case.triage in DANGER_LEVELS:
+            report.danger_cases += 1
+            if result["triage"] in DANGER_LEVELS and all(number in result["reply"] for number in numbers):
+                report.danger_answered += 1
+            else:
+                problems.append("not answered as urgent with the emergency number")
         if case.triage == "none":
             report.out_of_domain += 1
             report.out_of_domain_right += result["triage"] == "none"
@@ -129,14 +147,177 @@ def evaluate(cases: list[Case], language: str, answer: Answerer) -> Report:
 def table(reports: list[Report]) -> str:
     """A Markdown table, one row per language, for the terminal and the README."""
     header = (
-        "| language | cases | red-flag recall | false alarms | cause top-1 | cause top-2 | level | out-of-domain |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| language | cases | red-flag recall | false alarms | cause top-1 | cause top-2 | level | out-of-domain "
+        "| danger answered as urgent, with the number |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     rows = [
         f"| {r.language} | {r.cases} | {r.red_flag_recall:.0%} ({r.flags_caught}/{r.flags_expected}) "
         f"| {r.false_alarm_rate:.1%} ({r.false_alarm_cases}/{r.quiet_cases}) | {r.top1_accuracy:.0%} "
         f"| {r.top2_accuracy:.0%} ({r.top2}/{r.cause_cases}) | {r.level_accuracy:.0%} "
-        f"| {r.out_of_domain_accuracy:.0%} ({r.out_of_domain_right}/{r.out_of_domain}) |"
+        f"| {r.out_of_domain_accuracy:.0%} ({r.out_of_domain_right}/{r.out_of_domain}) "
+        f"| {r.danger_answered_share:.0%} ({r.danger_answered}/{r.danger_cases}) |"
+        for r in reports
+    ]
+    return "\n".join([header, *rows])
+
+
+# ---- hidden patients: whole conversations, the danger screens included ---------------------------
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Someone who opens with a description and answers each question from what is true of them.
+
+    `answers` maps a screen id, a question id or a finding id to what they say; `otherwise` is
+    said to anything else. The expectation is either red flags (with their level) or calm."""
+
+    id: str
+    opening: str
+    answers: dict[str, str]
+    otherwise: str
+    red_flags: frozenset[str]
+    triage: str | None
+    calm: bool
+    causes: frozenset[str]
+    open_signs: tuple[str, ...]
+
+
+def load_patients(path: Path) -> list[Patient]:
+    """Patients from a file of `conversations:`, in either shape: the patient shape (opening,
+    answers, otherwise, expect) or a chat script (tests/data/conversations/) that opens with one
+    line and then leaves the answers to its hidden patient (other scripts are skipped)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    patients = []
+    for item in data["conversations"]:
+        if "opening" not in item:
+            item = _patient_from_script(item)
+            if item is None:
+                continue
+        expect = item.get("expect") or {}
+        patients.append(
+            Patient(
+                id=str(item["id"]),
+                opening=str(item["opening"]),
+                answers={str(k): str(v) for k, v in (item.get("answers") or {}).items()},
+                otherwise=str(item.get("otherwise", "no")),
+                red_flags=frozenset(expect.get("red_flags") or ()),
+                triage=expect.get("triage"),
+                calm=bool(expect.get("calm", False)),
+                causes=frozenset(expect.get("causes") or ()),
+                open_signs=tuple(expect.get("open") or ()),
+            )
+        )
+    return patients
+
+
+def _patient_from_script(script: dict) -> dict | None:
+    turns, patient, end = script.get("turns") or [], script.get("patient"), script.get("end") or {}
+    if not patient or len(turns) != 1 or script.get("settings") or script.get("args"):
+        return None
+    if end.get("red_flags"):
+        expect = {"red_flags": end["red_flags"], "triage": end.get("triage")}
+    else:
+        expect = {"calm": True, "causes": [end["top2"]] if end.get("top2") else [], "open": end.get("open_signs")}
+    return {"id": script["id"], "opening": turns[0]["say"], "answers": patient.get("answers"),
+            "otherwise": patient.get("otherwise", "no"), "expect": expect}
+
+
+@dataclass
+class ConversationReport:
+    language: str
+    conversations: int = 0
+    ended_right: int = 0
+    danger_patients: int = 0
+    danger_found: int = 0
+    calm_patients: int = 0
+    calm_alarms: int = 0
+    calm_questions: list[int] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def mean_questions(self) -> float:
+        return sum(self.calm_questions) / len(self.calm_questions) if self.calm_questions else 0.0
+
+    @property
+    def most_questions(self) -> int:
+        return max(self.calm_questions, default=0)
+
+
+MAX_PATIENT_TURNS = 20
+"""A conversation still asking after this many answers has gone round in circles."""
+
+
+def talk_with(patient: Patient, language: str, settings: Settings):
+    """Run the real dialogue with the patient answering; returns (last turn, questions asked)."""
+    from assistant.dialogue import Dialogue
+    from assistant.knowledge import load_knowledge
+
+    rules = load_knowledge().rules
+    dialogue = Dialogue(settings)
+    state, turn = dialogue.start(language)
+    state, turn = dialogue.step(state, patient.opening)
+    asked: list[str] = []
+    while not turn.done and turn.question and len(asked) < MAX_PATIENT_TURNS:
+        asked.append(turn.question)
+        said = patient.answers.get(turn.question, patient.answers.get(rules.asked_finding(turn.question), patient.otherwise))
+        state, turn = dialogue.step(state, said)
+    return turn, asked
+
+
+def evaluate_conversations(patients: list[Patient], language: str, settings: Settings) -> ConversationReport:
+    from assistant.dialogue import MAX_QUESTIONS
+    from assistant.knowledge import load_knowledge
+    from assistant.reply import open_sign_sentences
+
+    pack = load_knowledge().pack(language)
+    numbers = settings.emergency_numbers(language)
+    report = ConversationReport(language)
+    for patient in patients:
+        turn, asked = talk_with(patient, language, settings)
+        report.conversations += 1
+        problems = []
+        if not turn.done:
+            problems.append("did not end")
+        if patient.red_flags:
+            report.danger_patients += 1
+            if patient.red_flags - set(turn.red_flags):
+                problems.append(f"missed {sorted(patient.red_flags - set(turn.red_flags))}")
+            if patient.triage and turn.level != patient.triage:
+                problems.append(f"level {turn.level} not {patient.triage}")
+            if not all(number in turn.reply for number in numbers):
+                problems.append("no emergency number")
+            if not problems:
+                report.danger_found += 1
+        else:
+            report.calm_patients += 1
+            report.calm_questions.append(len(asked))
+            if turn.red_flags or turn.level in ("urgent", "emergency"):
+                report.calm_alarms += 1
+                problems.append(f"false alarm {turn.level} {list(turn.red_flags)}")
+            top2 = {cause for cause, _ in turn.causes[:2]}
+            if patient.causes and not patient.causes & top2:
+                problems.append(f"causes {[c for c, _ in turn.causes[:2]]} not {sorted(patient.causes)}")
+            if len(asked) > MAX_QUESTIONS:
+                problems.append(f"{len(asked)} questions")
+            for screen_id in patient.open_signs:
+                if open_sign_sentences([screen_id], pack, settings)[0] not in turn.reply:
+                    problems.append(f"open sign {screen_id} not named")
+        if problems:
+            report.misses.append(f"{patient.id}: {'; '.join(problems)} | asked {asked} | {patient.opening}")
+        else:
+            report.ended_right += 1
+    return report
+
+
+def conversation_table(reports: list[ConversationReport]) -> str:
+    header = (
+        "| language | conversations | ended right | danger found | false alarms (calm) | questions per calm conversation (mean, most) |\n"
+        "| --- | --- | --- | --- | --- | --- |"
+    )
+    rows = [
+        f"| {r.language} | {r.conversations} | {r.ended_right}/{r.conversations} | {r.danger_found}/{r.danger_patients} "
+        f"| {r.calm_alarms}/{r.calm_patients} | {r.mean_questions:.1f}, {r.most_questions} |"
         for r in reports
     ]
     return "\n".join([header, *rows])

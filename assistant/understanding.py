@@ -23,6 +23,8 @@ MAX_TEXT_CHARS = 2000
 
 # Punctuation that ends a clause for negation purposes; the rest (hyphens, quotes) joins words.
 _CLAUSE_PUNCTUATION = re.compile(r"[.,;:!?()\[\]\n]+")
+_PAUSE = re.compile(r"\.{2,}|…")
+"""A trailing-off pause ("I can't... breathe") is breath taken inside one clause, not its end."""
 _NON_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
 _NEGATION_REACH = 8
 """How many words after a negation it can cover: "no swelling, redness or warmth" but not a whole story."""
@@ -117,7 +119,7 @@ class _Candidate:
 
 def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> list[list[str]]:
     """Text to clauses of canonical words."""
-    text = _strip_accents(text.lower())
+    text = _PAUSE.sub(" ", _strip_accents(text.lower()))
     clauses = []
     for chunk in _CLAUSE_PUNCTUATION.split(text):
         words = [profile.stem(w) for w in _apply_spelling(_words(chunk), profile.spelling, spelling_reach)]

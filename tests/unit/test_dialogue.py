@@ -458,3 +458,79 @@ def test_remember_voice_keeps_the_file_free_of_overrides(monkeypatch, tmp_path):
     stored = load_settings(path, use_environment=False)
     assert stored.voice == VoiceSettings(rate=0.7, volume=0.9)
     assert stored.emergency.en == Settings().emergency.en
+
+
+# ---- the safety net: danger screens ------------------------------------------------------------
+
+
+def test_a_screen_is_skipped_when_its_signs_were_already_said_or_denied(dialogue):
+    opening = ("my calf cramps when I walk, no swelling, no redness, not warm to the touch, I am not short of breath, "
+               "no chest pain and I did not faint")
+    _, turns = talk(dialogue, [opening])
+    assert turns[-1].question in KNOWLEDGE.rules.questions, turns[-1]
+
+
+def test_a_partly_denied_screen_is_still_asked(dialogue):
+    _, turns = talk(dialogue, ["my calf cramps when I walk, no swelling"])
+    assert turns[-1].question == "clot_signs"
+
+
+@pytest.mark.parametrize("answer", ["sometimes", "yes a little"])
+def test_a_hedged_yes_to_a_screen_escalates(dialogue, answer):
+    _, turns = talk(dialogue, [OPENING["en"], "no", answer])
+    assert turns[-1].level == "emergency" and "heart_warning" in turns[-1].red_flags and turns[-1].done
+
+
+def test_a_yes_to_a_screen_takes_the_same_path_as_a_volunteered_sign(dialogue):
+    screened = talk(dialogue, ["my calf cramps after the hill", "yes", "no"])[1][-1]
+    volunteered = talk(dialogue, ["my calf cramps after the hill, one calf is swollen and red", "no"])[1][-1]
+    assert screened.red_flags == volunteered.red_flags == ("dvt",)
+    assert screened.level == volunteered.level == "urgent"
+
+
+def test_contextual_screens_follow_the_findings(dialogue):
+    """Heat brings the heat stroke screen, even when the heat comes up in an answer."""
+    state, turns = talk(dialogue, [OPENING["en"], "no", "no"])
+    while not turns[-1].done and turns[-1].question != "hot_weather":
+        state, turn = dialogue.step(state, "no")
+        turns.append(turn)
+    if turns[-1].question == "hot_weather":
+        state, turn = dialogue.step(state, "yes")
+        assert turn.question == "heat_stroke_signs"
+    _, turns = talk(dialogue, ["my calf cramped on my walk in the heat", "no", "no"])
+    assert turns[-1].question == "heat_stroke_signs"
+
+
+def test_mid_walk_asks_only_the_two_screens_then_the_short_answer():
+    dialogue = Dialogue(replace(Settings(), mid_walk=True))
+    _, turns = talk(dialogue, [OPENING["en"], "no", "no"])
+    assert [t.question for t in turns[1:3]] == ["clot_signs", "breath_chest_faint"]
+    assert turns[-1].done and not turns[-1].red_flags
+    assert EN.reply("watch_for", numbers="112") in turns[-1].reply
+
+
+def test_mid_walk_still_asks_a_screen_the_findings_call_for():
+    dialogue = Dialogue(replace(Settings(), mid_walk=True))
+    _, turns = talk(dialogue, ["my calf cramped on my walk in the heat", "no", "no"])
+    assert turns[-1].question == "heat_stroke_signs"
+
+
+def test_a_cramp_happening_now_gets_its_first_step_before_the_screens(dialogue):
+    _, turns = talk(dialogue, ["my calf is cramping right now"])
+    assert turns[-1].reply.startswith(EN.reply("cramp_now")) and turns[-1].question == "clot_signs"
+
+
+def test_the_urgent_follow_up_obeys_repeat_and_the_emergency_command(dialogue):
+    state, turns = talk(dialogue, ["my calf is swollen and red"])
+    assert turns[-1].question == "breath_chest_faint" and not turns[-1].done
+    state, again = dialogue.step(state, "repeat")
+    assert again.reply == turns[-1].reply and not again.done
+    state, turn = dialogue.step(state, "emergency")
+    assert turn.level == "emergency" and turn.done and turn.reply.count("112") == 2
+
+
+def test_an_unclear_answer_to_the_follow_up_keeps_the_sign_open(dialogue):
+    _, turns = talk(dialogue, ["my calf is swollen and red", "banana"])
+    last = turns[-1]
+    assert last.done and last.level == "urgent" and last.reply.count("112") >= 2
+    assert EN.screens["breath_chest_faint"].if_unsure.text.format(numbers="112 or 119") in last.reply
