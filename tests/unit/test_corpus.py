@@ -56,3 +56,10 @@ def test_the_new_danger_cases_match_id_for_id():
         assert sum(flag in flags for _, _, flags in by_language["en"].values()) >= 8, flag
     denials = [number for number, (kind, _, flags) in by_language["en"].items() if kind == "negation" and not flags]
     assert len(denials) >= 8
+
+
+def test_danger_is_answered_as_urgent_with_the_number(report):
+    """Every case that needs help today or now gets urgent or emergency advice with the number
+    (one Indonesian heat-cramp story told by the clock, 'dari jam satu ... jam tiga', is missed)."""
+    missed = [m for m in report.misses if "not answered as urgent" in m]
+    assert report.danger_cases - report.danger_answered <= 1, "\n".join(missed)
