@@ -11,7 +11,7 @@ from assistant.errors import InputError
 from assistant.knowledge import load_knowledge
 from assistant.reply import assessment_sentences, watch_for_sentences
 from assistant.triage import Triage, triage
-from assistant.understanding import MAX_TEXT_CHARS, Findings, detect_language, understand
+from assistant.understanding import MAX_TEXT_CHARS, Findings, Utterance, detect_language, understand
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,12 @@ def check_text(text: str) -> str:
 def answer_text(text: str, language: str, settings: Settings) -> Answer:
     """Understand one description and say what it may point to. `language` may be 'auto'."""
     text = check_text(text)
+    words = Utterance(text)
     if language == "auto":
-        language = detect_language(text, default="en")
+        language = detect_language(words, default="en")
     knowledge = load_knowledge()
     pack = knowledge.pack(language)
-    findings = understand(text, language, knowledge)
+    findings = understand(words, language, knowledge)
     result = triage(findings, knowledge)
     if not text:
         sentences = pack.reply_sentences("empty_input") + watch_for_sentences(pack, settings)

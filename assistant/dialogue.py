@@ -40,7 +40,7 @@ from typing import Any
 
 from assistant.config import Settings, VoiceSettings, load_settings, save_settings
 from assistant.errors import AssistantError, InputError
-from assistant.knowledge import Knowledge, LanguagePack, canonical_phrase, load_knowledge
+from assistant.knowledge import Knowledge, LanguagePack, load_knowledge
 from assistant.reply import (
     cause_sentences,
     danger_sentences,
@@ -49,7 +49,7 @@ from assistant.reply import (
     watch_for_sentences,
 )
 from assistant.triage import Triage, next_screen, triage
-from assistant.understanding import MAX_TEXT_CHARS, Findings, detect_language, normalise, understand
+from assistant.understanding import MAX_TEXT_CHARS, Findings, Utterance, detect_language, heard, understand
 
 MAX_QUESTIONS = 7
 """Danger screens and cause questions together: older listeners tire of long interviews."""
@@ -162,15 +162,16 @@ class Dialogue:
         if not text:
             return self._emit(state, self._again(state, "empty_input"))
 
-        command = self._command(text, state.language)
+        words = Utterance(text)
+        command = self._command(words, state.language)
         if state.language == AUTO:
-            language = self._language_of(text, command)
+            language = self._language_of(words, command)
             if language is None:
                 return self._emit(*self._unclear(state, "free_unclear"))
             state = replace(state, language=language)
 
-        findings = understand(text, state.language, self.knowledge)
-        answer = None if command else self._answer(text, state)
+        findings = understand(words, state.language, self.knowledge)
+        answer = None if command else self._answer(words, state)
         state = self._with_findings(state, findings, answer)
         result = self._triage(state)
         if result.is_danger:
@@ -358,7 +359,7 @@ class Dialogue:
         emergency = replace(result, level="emergency", red_flags=())
         return state, self._turn(state, sentences, emergency, done=True, command="emergency")
 
-    def _command(self, text: str, language: str) -> str | None:
+    def _command(self, text: str | Utterance, language: str) -> str | None:
         # The conversation's own language first; the other still works, because families mix
         # languages and "tolong" or "stop" must never be missed.
         languages = sorted(self.knowledge.packs, key=lambda code: code != language)
@@ -370,7 +371,7 @@ class Dialogue:
 
     # ---- understanding answers ---------------------------------------------------------------
 
-    def _answer(self, text: str, state: State) -> str | None:
+    def _answer(self, text: Utterance, state: State) -> str | None:
         if state.pending is None:
             return None
         return match_answer(text, self._pack(state))
@@ -392,7 +393,7 @@ class Dialogue:
                     present, absent = present | {finding}, absent - {finding}
         return replace(state, present=frozenset(present), absent=frozenset(absent))
 
-    def _language_of(self, text: str, command: str | None) -> str | None:
+    def _language_of(self, text: Utterance, command: str | None) -> str | None:
         """The language of the first meaningful words, or None while nothing tells."""
         if command:
             for code, pack in self.knowledge.packs.items():
@@ -462,10 +463,10 @@ def _checked(text: str) -> str:
     return check_text(text)
 
 
-def _words(text: str, pack: LanguagePack) -> list[list[str]]:
+def _words(text: str | Utterance, pack: LanguagePack) -> list[list[str]]:
     """The plain canonical words, and the same after the language's spelling table."""
-    plain = canonical_phrase(text).split()
-    spelled = [word for clause in normalise(text, pack.language) for word in clause]
+    utterance = heard(text)
+    plain, spelled = utterance.plain, utterance.spelled(pack)
     return [plain] if plain == spelled else [plain, spelled]
 
 
@@ -491,7 +492,7 @@ def _cover(words: list[str], phrases: list[tuple[list[str], str]]) -> str | None
     return last
 
 
-def match_command(text: str, pack: LanguagePack) -> str | None:
+def match_command(text: str | Utterance, pack: LanguagePack) -> str | None:
     """The command said, if the utterance is a command and not a sentence that contains its word.
 
     An utterance made only of command phrases is a command; when there are two ("tolong ulangi":
@@ -515,7 +516,7 @@ def match_command(text: str, pack: LanguagePack) -> str | None:
     return None
 
 
-def match_answer(text: str, pack: LanguagePack) -> str | None:
+def match_answer(text: str | Utterance, pack: LanguagePack) -> str | None:
     """yes, no, unsure or sometimes when the utterance is, or starts with, such an answer.
 
     The longest phrase wins, so "not really" is a no and "I don't know" is not read as "no".

@@ -16,7 +16,7 @@ from functools import cache
 
 from rapidfuzz import fuzz, process
 
-from assistant.knowledge import Knowledge, LanguagePack, LanguageProfile, load_knowledge
+from assistant.knowledge import Knowledge, LanguagePack, LanguageProfile, canonical_phrase, load_knowledge
 
 MAX_TEXT_CHARS = 2000
 """Longer input is not a description someone said aloud; it is refused before matching."""
@@ -126,6 +126,46 @@ def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> l
         if words:
             clauses.append(words)
     return clauses
+
+
+class Utterance:
+    """One turn's words, normalised once per language and handed on to every stage that reads
+    them (commands, language detection, answers, understanding), so none does it again."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._clauses: dict[int, list[list[str]]] = {}
+        self._findings: dict[int, Findings] = {}
+        self._plain: list[str] | None = None
+        self._bare: list[str] | None = None
+
+    @property
+    def plain(self) -> list[str]:
+        """Canonical words before any language's spelling table."""
+        if self._plain is None:
+            self._plain = canonical_phrase(self.text).split()
+        return self._plain
+
+    @property
+    def bare(self) -> list[str]:
+        """Lower-case words without accents: what language detection counts."""
+        if self._bare is None:
+            self._bare = _words(_strip_accents(self.text.lower()))
+        return self._bare
+
+    def clauses(self, pack: LanguagePack) -> list[list[str]]:
+        key = id(pack)
+        if key not in self._clauses:
+            self._clauses[key] = normalise(self.text, pack.language, _index_for(pack).spelling_reach)
+        return self._clauses[key]
+
+    def spelled(self, pack: LanguagePack) -> list[str]:
+        """All the words in one run, after the language's spelling table."""
+        return [word for clause in self.clauses(pack) for word in clause]
+
+
+def heard(text: "str | Utterance") -> Utterance:
+    return text if isinstance(text, Utterance) else Utterance(text)
 
 
 def _threshold(phrase: str, size: int) -> float | None:
@@ -305,12 +345,20 @@ def _answers_no(words: list[str], profile: LanguageProfile) -> bool:
     return said in profile.post_negations or said in profile.no
 
 
-def understand(text: str, language: str, knowledge: Knowledge | None = None) -> Findings:
+def understand(text: "str | Utterance", language: str, knowledge: Knowledge | None = None) -> Findings:
     knowledge = knowledge or load_knowledge()
     pack = knowledge.pack(language)
+    utterance = heard(text)
+    if id(pack) not in utterance._findings:
+        utterance._findings[id(pack)] = _understand(utterance, pack, knowledge)
+    return utterance._findings[id(pack)]
+
+
+def _understand(utterance: Utterance, pack: LanguagePack, knowledge: Knowledge) -> Findings:
+    language = pack.code
     profile = pack.language
     index = _index_for(pack)
-    clauses = normalise(text, profile, index.spelling_reach)
+    clauses = utterance.clauses(pack)
     matches: list[Match] = []
     for number, words in enumerate(clauses):
         if number and _answers_no(words, profile) and len(clauses[number - 1]) <= _SHORT_QUESTION:
@@ -335,10 +383,10 @@ def understand(text: str, language: str, knowledge: Knowledge | None = None) -> 
     return Findings(language, frozenset(present), frozenset(absent), tuple(matches))
 
 
-def detect_language(text: str, default: str, knowledge: Knowledge | None = None) -> str:
+def detect_language(text: "str | Utterance", default: str, knowledge: Knowledge | None = None) -> str:
     """The language whose everyday words and symptom words the text uses most."""
     knowledge = knowledge or load_knowledge()
-    words = _words(_strip_accents(text.lower()))
+    words = heard(text).bare
     best, best_score = default, 0
     for code, pack in knowledge.packs.items():
         vocabulary = _vocabulary(pack)

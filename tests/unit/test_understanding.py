@@ -133,3 +133,19 @@ def test_words_between_the_words_of_a_phrase():
 def test_recogniser_transcripts_do_not_invent_danger(text, language, not_expected):
     present, _ = found(text, language)
     assert not_expected not in present
+
+
+def test_a_turn_is_normalised_once_per_language(monkeypatch):
+    """Commands, language detection, answers and understanding share one Utterance."""
+    from assistant import understanding
+    from assistant.config import Settings
+    from assistant.dialogue import Dialogue
+
+    calls = []
+    real = understanding.normalise
+    monkeypatch.setattr(understanding, "normalise", lambda text, *a, **k: calls.append(text) or real(text, *a, **k))
+    dialogue = Dialogue(Settings(language="auto"))
+    state, _ = dialogue.start()
+    calls.clear()
+    dialogue.step(state, "my calf cramps when I walk")
+    assert len(calls) <= 2, calls  # at most once for each language the turn was read in
