@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="+")
     say.set_defaults(handler="assistant.synthesis:say_command")
 
+    serve = commands.add_parser("serve", help="Wyoming service for Home Assistant (a conversation agent)")
+    serve.add_argument("--uri", default="tcp://127.0.0.1:10500",
+                       help="where to listen (default tcp://127.0.0.1:10500; Wyoming has no password)")
+    serve.add_argument("--idle-seconds", type=float, default=300.0,
+                       help="close a conversation into the diary after this much silence (default 300)")
+    serve.add_argument("--zeroconf", nargs="?", const="calf-assistant", metavar="NAME",
+                       help="advertise the service for Home Assistant discovery (needs the zeroconf package)")
+    _add_lang(serve)
+    serve.set_defaults(handler="assistant.serve:serve_command")
+
     models = commands.add_parser("models", help="list, download and verify speech models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True, parser_class=_Parser)
     models_commands.add_parser("list", help="show the catalogue and what is installed")
@@ -141,7 +151,7 @@ def _settings_for(args: argparse.Namespace):
     return validate(settings, "command line")
 
 
-KEEPS_ANSWERING = ("run", "ask", "chat", "listen", "say")
+KEEPS_ANSWERING = ("run", "ask", "chat", "listen", "say", "serve")
 """Commands a person may be relying on for the emergency number, so a broken settings file falls
 back to the defaults instead of refusing."""
 

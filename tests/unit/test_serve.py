@@ -1,0 +1,189 @@
+"""`calf-assistant serve` driven by a real Wyoming client (the `wyoming` package's AsyncTcpClient)
+over TCP on 127.0.0.1, the way Home Assistant's Wyoming conversation agent talks to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from wyoming.asr import Transcript
+from wyoming.client import AsyncTcpClient
+from wyoming.handle import Handled, NotHandled
+from wyoming.info import Describe, Info
+
+from assistant.knowledge import load_knowledge
+from assistant.serve import Conversations, spoken_language
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """The real `calf-assistant serve` process on a free port."""
+
+    def __init__(self, *extra: str):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "serve", "--uri", f"tcp://127.0.0.1:{self.port}", *extra],
+            cwd=ROOT, env=os.environ.copy(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"serve ended: {self.process.stderr.read()}")
+                time.sleep(0.1)
+        raise AssertionError("serve did not start listening")
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=TIMEOUT)
+        finally:
+            self.process.kill()
+        return code, self.process.stderr.read()
+
+
+@pytest.fixture
+def service():
+    running = Service("--idle-seconds", "600")
+    yield running
+    running.stop()
+
+
+async def ask(port: int, text: str, conversation_id: str | None, language: str):
+    context = {"conversation_id": conversation_id, "device_id": "satellite-1", "satellite_id": "hall"}
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Transcript(text=text, language=language, context=context).event())
+        event = await asyncio.wait_for(client.read_event(), TIMEOUT)
+    if Handled.is_type(event.type):
+        return "handled", Handled.from_event(event)
+    assert NotHandled.is_type(event.type), event
+    return "not-handled", NotHandled.from_event(event)
+
+
+def talk(port: int, lines: list[str], conversation_id: str, language: str) -> list[str]:
+    replies = []
+    for line in lines:
+        kind, answer = asyncio.run(ask(port, line, conversation_id, language))
+        assert kind == "handled" and answer.context["conversation_id"] == conversation_id
+        replies.append(answer.text)
+    return replies
+
+
+def test_describe_lists_a_handle_program_for_english_and_indonesian(service):
+    async def describe():
+        async with AsyncTcpClient("127.0.0.1", service.port) as client:
+            await client.write_event(Describe().event())
+            return Info.from_event(await asyncio.wait_for(client.read_event(), TIMEOUT))
+
+    info = asyncio.run(describe())
+    assert len(info.handle) == 1 and info.handle[0].name == "calf-assistant" and info.handle[0].installed
+    languages = {language for model in info.handle[0].models for language in model.languages}
+    assert languages == {"en", "id"}
+
+
+@pytest.mark.parametrize(
+    ("language", "lines", "flag"),
+    [
+        ("en", ["my calf has been hurting for two days", "yes", "no"], "dvt"),
+        ("id", ["betis saya sudah dua hari ini sakit", "iya", "nggak"], "dvt"),
+        ("en", ["my calf cramps when I walk", "no", "yes, I fainted on the hill"], "fainting"),
+    ],
+)
+def test_a_whole_conversation_with_a_red_flag_and_the_number(service, language, lines, flag):
+    pack = load_knowledge().pack(language)
+    replies = talk(service.port, lines, f"conv-{language}-{flag}", language)
+    assert replies[0].startswith(pack.reply("screen_intro"))
+    assert pack.question_text("clot_signs") in replies[0]
+    assert "112" in replies[-1] and pack.reply("disclaimer") in replies[-1]
+    assert pack.red_flags[flag].name in replies[-1]
+
+
+def test_two_conversations_at_once_keep_their_own_dialogue(service):
+    async def interleaved():
+        a = await ask(service.port, "my calf cramps when I walk", "conversation-a", "en")
+        b = await ask(service.port, "betis saya kram kalau jalan", "conversation-b", "id")
+        a2 = await ask(service.port, "no", "conversation-a", "en")
+        b2 = await ask(service.port, "iya", "conversation-b", "id")
+        return a, b, a2, b2
+
+    a, b, a2, b2 = asyncio.run(interleaved())
+    en, id_ = load_knowledge().pack("en"), load_knowledge().pack("id")
+    assert a[1].text.endswith(en.question_text("clot_signs")) and b[1].text.endswith(id_.question_text("clot_signs"))
+    # a's "no" moved a on to the next screen; b's "iya" to the clot screen raised the clot advice
+    assert a2[1].text.endswith(en.question_text("breath_chest_faint")) and "112" not in a2[1].text
+    assert id_.red_flags["dvt"].name in b2[1].text and "112" in b2[1].text
+
+
+def test_empty_input_is_not_handled(service):
+    kind, answer = asyncio.run(ask(service.port, "   ", "conversation-empty", "en"))
+    assert kind == "not-handled" and answer.text == load_knowledge().pack("en").reply("empty_input")
+
+
+def test_a_silent_conversation_is_closed_into_the_diary():
+    running = Service("--idle-seconds", "1")
+    try:
+        talk(running.port, ["my calf cramps when I walk"], "conversation-silent", "en")
+        time.sleep(2.5)
+        # the next transcript (any conversation) sweeps the silent one into the diary
+        talk(running.port, ["my calf hurts when I walk"], "conversation-next", "en")
+    finally:
+        code, err = running.stop()
+    assert code == 0 and "Traceback" not in err
+    entries = json.loads(subprocess.run([sys.executable, "-m", "assistant", "diary", "--json"], cwd=ROOT,
+                                        capture_output=True, text=True, timeout=60, check=True).stdout)
+    heard = sorted(entry["heard"][0] for entry in entries)
+    # the silent one closed when idle, the other when the service was stopped: nothing is lost
+    assert heard == ["my calf cramps when I walk", "my calf hurts when I walk"]
+
+
+def test_a_bad_address_is_a_one_line_usage_error():
+    result = subprocess.run([sys.executable, "-m", "assistant", "serve", "--uri", "http://127.0.0.1"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "tcp://" in result.stderr
+
+
+def test_a_busy_port_is_a_one_line_reason():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "assistant", "serve", "--uri", f"tcp://127.0.0.1:{port}"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "cannot listen" in result.stderr.splitlines()[-1]
+
+
+def test_languages_from_home_assistant_tags():
+    assert spoken_language("en-US", "id") == "en" and spoken_language("id_ID", "en") == "id"
+    assert spoken_language("fr-FR", "en") == "en" and spoken_language(None, "id") == "id"
+
+
+def test_conversations_close_after_silence_with_a_clock():
+    now = [0.0]
+    settings = __import__("assistant.config", fromlist=["Settings"]).Settings()
+    conversations = Conversations(settings, idle_seconds=10, clock=lambda: now[0])
+    conversations.reply("a", "my calf cramps when I walk", "en")
+    now[0] = 5.0
+    conversations.reply("b", "my calf cramps when I walk", "en")
+    now[0] = 12.0
+    conversations.close_idle()
+    assert set(conversations.open) == {"b"}
