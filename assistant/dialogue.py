@@ -179,7 +179,7 @@ class Dialogue:
                 return self._emit(*self._emergency_command(state))
             if state.danger_told and command in ("repeat", "slower", "louder", "help"):
                 return self._emit(*self._obey(state, command, result))
-            return self._emit(*self._danger(state, result, findings, answer))
+            return self._emit(*self._danger(state, result, answer))
         if command:
             return self._emit(*self._obey(state, command, result))
         state = replace(state, meaningful=True)
@@ -265,7 +265,7 @@ class Dialogue:
             + pack.reply_sentences("closing")
         )
 
-    def _danger(self, state: State, result: Triage, findings: Findings | None = None, answer: str | None = None):
+    def _danger(self, state: State, result: Triage, answer: str | None = None):
         pack = self._pack(state)
         if state.danger_told:
             # The answer to the follow-up screen: unclear counts as not sure, never as a no.
