@@ -577,15 +577,31 @@ def _warn(what: str, error: Exception) -> None:
     print(f"calf-assistant: {what}: {error}", file=sys.stderr, flush=True)
 
 
-def _save_to_diary(settings: Settings, state: State, started: str, finished: bool) -> None:
-    if not settings.diary.enabled or not state.meaningful:
-        return
-    try:
-        from assistant import diary
+class _DiaryKeeper:
+    """Writes the conversation to the diary turn by turn, so a kill loses at most the turn in flight."""
 
-        diary.save(diary.entry_from(state, started, finished=finished), settings)
-    except Exception as error:  # the diary is a record, never a reason to stop helping
-        _warn("could not save to the diary", error)
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.record = None
+        self.failing = False
+        """One line when writing starts to fail, not one per turn."""
+
+    def keep(self, state: State, started: str, *, finished: bool, closed: bool) -> None:
+        if not self.settings.diary.enabled or not state.meaningful:
+            return
+        try:
+            from assistant import diary
+
+            if self.record is None:
+                self.record = diary.Record(self.settings)
+            self.record.write(diary.entry_from(state, started, finished=finished), closed=closed)
+            self.failing = False
+        except Exception as error:  # the diary is a record, never a reason to stop helping
+            if not self.failing:
+                _warn("could not save to the diary", error)
+            self.failing = True
+        if closed:
+            self.record = None
 
 
 def _now() -> str:
@@ -607,6 +623,7 @@ class Conversation:
         self.config_path = config_path
         self.state, self.turn = self.dialogue.start(settings.language)
         self.started = _now()
+        self.diary = _DiaryKeeper(settings)
 
     @property
     def greeting(self) -> str:
@@ -638,8 +655,9 @@ class Conversation:
                 remember_voice(self.turn.voice, self.config_path)
             except (AssistantError, OSError) as error:
                 _warn("could not remember the voice setting", error)
-        if self.turn.done and not (was_done and self.turn.command == "repeat"):
-            _save_to_diary(self.settings, self.state, self.started, finished=True)
+        if not (was_done and self.turn.command == "repeat"):
+            # On disk before the reply is spoken: a danger episode is kept even if the power goes.
+            self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
         return self.turn.reply
 
     def heard_unsure(self, text: str) -> str:
@@ -649,7 +667,7 @@ class Conversation:
     def close(self) -> None:
         """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""
         if not self.state.done:
-            _save_to_diary(self.settings, self.state, self.started, finished=False)
+            self.diary.keep(self.state, self.started, finished=False, closed=True)
 
 
 def chat_command(args, settings: Settings) -> int:

@@ -1,9 +1,17 @@
-"""The caregiver's diary: every finished conversation, kept locally in SQLite.
+"""The caregiver's diary: every conversation, kept locally in SQLite as it happens.
 
 One file, data_home()/diary.sqlite3, readable only by the user (file 0600, folder 0700). Nothing
 here opens a network connection. The schema carries a version (PRAGMA user_version) and each
 version's change is a step in MIGRATIONS, so a later release upgrades old diaries in place
-without losing entries; a diary written by a newer release is refused rather than damaged.
+without losing entries.
+
+A conversation is written turn by turn (`Record`): its row is created at the first meaningful
+turn and each later turn is committed before its reply is spoken, in WAL mode with synchronous
+writes, so a pulled plug loses at most the turn in flight and readers (`diary` while `run` is
+live) never block the writer nor see half a turn. A row still open names its writer (boot and
+process); when that writer is gone the entry reads as cut off. A diary that is corrupt, or was
+written by a newer release, is moved aside with a one-line reason and a fresh one started: the
+record is never a reason to stop helping.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import sqlite3
 import sys
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -50,6 +59,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX conversations_by_time ON conversations(started_at);
     """,
+    # 2: conversations are written as they happen; an open one names its writer ("" once closed).
+    """
+    ALTER TABLE conversations ADD COLUMN writer TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -70,7 +83,9 @@ class Entry:
     said: tuple[str, ...]
     """What the assistant said (the advice given), in order."""
     finished: bool = True
-    """False when the conversation was cut off (end of input, Ctrl-C) before its end."""
+    """False when the conversation was cut off (end of input, Ctrl-C, a kill) before its end."""
+    in_progress: bool = False
+    """Still being written by a live assistant."""
     audio: tuple[bytes | None, ...] = ()
     """Recordings of what the person said, aligned with heard; stored only if keep_audio is on."""
     id: int | None = None
@@ -89,6 +104,7 @@ class Entry:
             "heard": list(self.heard),
             "said": list(self.said),
             "finished": self.finished,
+            "in_progress": self.in_progress,
         }
 
 
@@ -138,44 +154,133 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         connection.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
 
 
+BUSY_MS = 5000
+"""How long a reader or writer waits for the other's lock before giving up."""
+
+
 def connect(path: Path | None = None, *, create: bool = True) -> sqlite3.Connection:
     path = path or diary_path()
     if create:
         _private_folder(path.parent)
         _private_file(path)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA foreign_keys = ON")
-    _migrate(connection, path)
+    connection = sqlite3.connect(path, timeout=BUSY_MS / 1000)
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        if create:
+            # WAL: readers see the last committed turn and never block the writer;
+            # synchronous FULL: a committed turn survives a power cut.
+            connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        _migrate(connection, path)
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
+def _moved_aside(path: Path, reason: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    kept = path.with_name(f"{path.name}.{reason.split()[0]}-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(str(path) + suffix)
+        if side.exists():
+            side.rename(Path(str(kept) + suffix))
+    return kept
+
+
+def writable(path: Path | None = None) -> sqlite3.Connection:
+    """A connection for writing; a corrupt or newer diary is moved aside and a fresh one started."""
+    path = path or diary_path()
+    try:
+        connection = connect(path)
+        connection.execute("SELECT count(*) FROM conversations").fetchone()
+        return connection
+    except (sqlite3.DatabaseError, AssistantError) as error:
+        if isinstance(error, sqlite3.DatabaseError) and not _damaged(error):
+            raise  # locked, full disk, no permission: a reason to skip this write, not to move the file
+        newer = isinstance(error, AssistantError)
+        kept = _moved_aside(path, "newer" if newer else "broken")
+        why = "was written by a newer calf-assistant" if newer else f"is damaged ({error})"
+        print(f"calf-assistant: the diary {path} {why}; kept it as {kept.name} and started a new one",
+              file=sys.stderr, flush=True)
+        return connect(path)
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    message = str(error).lower()
+    return "not a database" in message or "malformed" in message or "corrupt" in message
+
+
+def writer_tag() -> str:
+    """This process on this boot: an open entry whose writer tag is not alive was cut off."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "unknown-boot"
+    return f"{boot}:{os.getpid()}"
+
+
+def _writer_alive(tag: str) -> bool:
+    boot, _, pid = tag.rpartition(":")
+    if not pid.isdigit() or boot != writer_tag().rpartition(":")[0]:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Record:
+    """One conversation in the diary, written turn by turn as it happens."""
+
+    def __init__(self, settings: Settings, path: Path | None = None):
+        self.settings = settings
+        self.path = path
+        self.id: int | None = None
+        self.turns_written = 0
+
+    def write(self, entry: Entry, *, closed: bool) -> int:
+        """Commit the entry's new turns and its current assessment, in one transaction."""
+        keep_audio = self.settings.diary.keep_audio
+        writer = "" if closed else writer_tag()
+        with closing(writable(self.path)) as connection, connection:
+            values = (
+                entry.ended_at, entry.language, entry.triage, json.dumps(list(entry.red_flags)),
+                json.dumps([[cid, score] for cid, score in entry.causes]), json.dumps(list(entry.present)),
+                json.dumps(list(entry.absent)), int(entry.finished), writer,
+            )
+            if self.id is not None:
+                cursor = connection.execute(
+                    "UPDATE conversations SET ended_at = ?, language = ?, triage = ?, red_flags = ?, causes = ?,"
+                    " present = ?, absent = ?, finished = ?, writer = ? WHERE id = ?", (*values, self.id),
+                )
+                if cursor.rowcount == 0:  # the diary was moved aside meanwhile: start this entry again
+                    self.id, self.turns_written = None, 0
+            if self.id is None:
+                cursor = connection.execute(
+                    "INSERT INTO conversations (started_at, ended_at, language, triage, red_flags, causes, present,"
+                    " absent, finished, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (entry.started_at, *values),
+                )
+                self.id = cursor.lastrowid
+            turns = list(_interleave(entry))
+            connection.executemany(
+                "INSERT INTO turns (conversation_id, position, speaker, text, audio) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self.id, position, speaker, text, audio if keep_audio else None)
+                    for position, (speaker, text, audio) in enumerate(turns)
+                    if position >= self.turns_written
+                ],
+            )
+        self.turns_written = len(turns)
+        return self.id
+
+
 def save(entry: Entry, settings: Settings, path: Path | None = None) -> int:
-    """Store one conversation; audio only when the settings allow it. Returns the entry id."""
-    keep_audio = settings.diary.keep_audio
-    with closing(connect(path)) as connection, connection:
-        cursor = connection.execute(
-            "INSERT INTO conversations (started_at, ended_at, language, triage, red_flags, causes, present,"
-            " absent, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.started_at,
-                entry.ended_at,
-                entry.language,
-                entry.triage,
-                json.dumps(list(entry.red_flags)),
-                json.dumps([[cid, score] for cid, score in entry.causes]),
-                json.dumps(list(entry.present)),
-                json.dumps(list(entry.absent)),
-                int(entry.finished),
-            ),
-        )
-        conversation_id = cursor.lastrowid
-        rows = []
-        for position, (speaker, text, audio) in enumerate(_interleave(entry)):
-            rows.append((conversation_id, position, speaker, text, audio if keep_audio else None))
-        connection.executemany(
-            "INSERT INTO turns (conversation_id, position, speaker, text, audio) VALUES (?, ?, ?, ?, ?)", rows
-        )
-    return conversation_id
+    """Store one whole conversation; audio only when the settings allow it. Returns the entry id."""
+    return Record(settings, path).write(entry, closed=True)
 
 
 def _interleave(entry: Entry) -> Iterable[tuple[str, str, bytes | None]]:
@@ -197,8 +302,13 @@ def load(path: Path | None = None, limit: int | None = None) -> list[Entry]:
     path = path or diary_path()
     if not path.exists():
         return []
-    with closing(connect(path, create=False)) as connection:
-        query = "SELECT id, started_at, ended_at, language, triage, red_flags, causes, present, absent, finished"
+    try:
+        connection = connect(path, create=False)
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"the diary {path} cannot be read ({error}); the assistant will keep it aside and start a new one") from None
+    with closing(connection):
+        query = "SELECT id, started_at, ended_at, language, triage, red_flags, causes, present, absent, finished,"
+        query += " writer"
         query += " FROM conversations ORDER BY started_at DESC, id DESC"
         parameters: tuple[int, ...] = ()
         if limit is not None:
@@ -223,6 +333,7 @@ def load(path: Path | None = None, limit: int | None = None) -> list[Entry]:
                     heard=tuple(text for speaker, text in turns if speaker == "person"),
                     said=tuple(text for speaker, text in turns if speaker == "assistant"),
                     finished=bool(row[9]),
+                    in_progress=bool(row[10]) and _writer_alive(row[10]),
                 )
             )
         return entries
@@ -274,7 +385,9 @@ def _mark(entry: Entry) -> str:
 def format_entry(entry: Entry) -> list[str]:
     when = entry.started_at.replace("T", " ").replace("+00:00", " UTC")
     head = f"#{entry.id}  {when}  [{entry.language}]  triage: {entry.triage}"
-    if not entry.finished:
+    if entry.in_progress:
+        head += "  (in progress)"
+    elif not entry.finished:
         head += "  (cut off)"
     lines = [f"{_mark(entry)}  {head}" if _mark(entry) else head]
     if entry.causes:

@@ -69,14 +69,60 @@ def test_schema_is_versioned():
         assert connection.execute("PRAGMA user_version").fetchone()[0] == diary.SCHEMA_VERSION
 
 
-def test_diary_from_a_newer_release_is_left_alone():
+def test_a_diary_from_a_newer_release_is_kept_aside_and_a_fresh_one_started(capsys):
     saved(["my calf cramps when I walk"])
     with sqlite3.connect(diary.diary_path()) as connection:
         connection.execute(f"PRAGMA user_version = {diary.SCHEMA_VERSION + 1}")
-    with pytest.raises(Exception, match="newer calf-assistant"):
-        saved(["my calf hurts"])
+    saved(["my calf hurts"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "newer calf-assistant" in err and "started a new one" in err
+    kept = list(diary.diary_path().parent.glob("diary.sqlite3.newer-*"))
+    assert len([k for k in kept if not k.name.endswith(("-wal", "-shm"))]) == 1
+    with sqlite3.connect(min(kept)) as connection:  # untouched, version and entry
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == diary.SCHEMA_VERSION + 1
+    assert [entry.heard for entry in diary.load()] == [("my calf hurts",)]
+
+
+def test_a_corrupt_diary_is_kept_aside_and_a_fresh_one_started(capsys):
+    saved(["my calf cramps when I walk"])
+    path = diary.diary_path()
+    for side in path.parent.glob("diary.sqlite3-*"):
+        side.unlink()
+    path.write_bytes(b"this is not a database at all" * 200)
+    saved(["my calf hurts"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged" in err
+    assert list(path.parent.glob("diary.sqlite3.broken-*"))
+    assert [entry.heard for entry in diary.load()] == [("my calf hurts",)]
+
+
+def test_reading_a_corrupt_diary_is_a_one_line_reason_and_changes_nothing():
+    path = diary.diary_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"garbage" * 500)
+    result = run_cli("diary")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cannot be read" in result.stderr
+    assert path.read_bytes() == b"garbage" * 500
+
+
+def test_each_turn_is_on_disk_as_it_happens():
+    from assistant.dialogue import Conversation
+
+    talk = Conversation(Settings())
+    talk("my calf cramps when I walk")
+    [entry] = diary.load()
+    assert entry.heard == ("my calf cramps when I walk",) and entry.in_progress and not entry.finished
+    talk("yes")  # to the clot screen: the urgent advice, then the breath screen
+    [entry] = diary.load()
+    # the danger is on disk before its advice is spoken
+    assert entry.heard == ("my calf cramps when I walk", "yes") and len(entry.said) == 3
+    assert entry.red_flags == ("dvt",) and entry.triage == "urgent" and entry.in_progress
+    talk("no")
+    [entry] = diary.load()
+    assert entry.red_flags == ("dvt",) and entry.finished and not entry.in_progress
+    assert len(entry.heard) == 3 and len(entry.said) == 4
     with sqlite3.connect(diary.diary_path()) as connection:
-        assert connection.execute("SELECT count(*) FROM conversations").fetchone()[0] == 1
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_audio_is_kept_only_when_allowed():
