@@ -275,3 +275,31 @@ def test_every_english_reply_is_heard_back_by_whisper_base():
         print(f"  {accuracy:.0%}  said: {said}\n        heard: {heard}")
     assert score.engine == "hibari"
     assert score.accuracy >= 0.95
+
+
+def test_hibari_replies_stream_sentence_by_sentence_to_the_speaker():
+    """The speaker gets sentence one while the last one is still to be made."""
+    import time
+
+    from assistant.synthesis import speak
+
+    made: list[float] = []
+
+    def recording(text, profile):
+        chunk = default_renderer()(text, profile)
+        made.append(time.monotonic())
+        return chunk
+
+    class Speaker:
+        def __init__(self):
+            self.arrivals: list[tuple[float, int]] = []
+
+        def play_all(self, chunks):
+            for samples, rate in chunks:
+                self.arrivals.append((time.monotonic(), rate))
+                time.sleep(0.2)  # playing takes time; the next sentence is made meanwhile
+
+    speaker = Speaker()
+    speak(ENGLISH, "en", Settings(), speaker=speaker, renderer=recording)
+    assert [rate for _, rate in speaker.arrivals] == [24000] * 3
+    assert speaker.arrivals[0][0] < made[-1], "the first sentence was playing before the last was made"
