@@ -53,4 +53,4 @@ class HibariEngine:
         audio = self._tts(text, speed=profile.hibari_speed, seed=SEED)
         if audio.size == 0:
             raise SynthesisError(f"hibari made no sound for '{text[:40]}'")
-        return to_int16(audio, profile.volume), self.sample_rate
+        return to_int16(audio, profile.volume, self.sample_rate), self.sample_rate

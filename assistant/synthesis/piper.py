@@ -63,4 +63,4 @@ class PiperEngine:
         parts = [chunk.audio_float_array for chunk in self._voice.synthesize(text, config)]
         if not parts:
             raise SynthesisError(f"Piper made no sound for '{text[:40]}'")
-        return to_int16(np.concatenate(parts), profile.volume), self.sample_rate
+        return to_int16(np.concatenate(parts), profile.volume, self.sample_rate), self.sample_rate
