@@ -268,7 +268,7 @@ def test_indonesian_is_spoken_by_espeak_ng_until_a_piper_voice_is_installed(tmp_
 
 def test_every_english_reply_is_heard_back_by_whisper_base():
     """Word accuracy of Whisper base on every statement of intents/en/replies.yaml said by the
-    default voice (hibari; 97.0% measured, espeak-ng 95.1%, see the README)."""
+    default voice (hibari; 97.6% measured, espeak-ng 95.1%, see the README)."""
     score = voice_check.score_voice("en", Settings())
     print(f"\n{score.engine}: {score.accuracy:.1%} of {score.words} words, {score.audio_seconds:.0f} s of speech")
     for accuracy, said, heard in score.worst:
