@@ -12,9 +12,11 @@ from assistant.errors import SynthesisError
 from assistant.synthesis.natural import to_int16
 from assistant.synthesis.profile import VoiceProfile
 
-THREADS = 2
-"""onnxruntime threads: the measured real-time factor is about 0.005 with two, so more only take
-cores from the recogniser."""
+THREADS = 1
+"""onnxruntime threads. One is plenty (hibari makes speech far faster than it is spoken on one
+core) and leaves the other core of a 2-core board to the thread that feeds the speaker and to the
+recogniser: with two, on this busy 2-core machine, ALSA once reported an underrun while the first
+sentence played and the next was being made."""
 
 SEED = 0
 """hibari adds noise to its voice; a fixed seed makes "repeat" say exactly the same audio."""
