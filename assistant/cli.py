@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--emergency", dest="setup_emergency", metavar="NUMBERS", help="emergency number(s), e.g. 112,119")
     setup.add_argument("--rate", type=float, help="speaking speed 0.5 (slow) .. 1.5 (fast)")
     setup.add_argument("--volume", type=float, help="loudness 0.1 .. 1.0")
+    setup.add_argument("--voice", choices=("hibari", "piper", "espeak"), help="the voice (default: the language's best installed one)")
     setup.add_argument("--activation", choices=("enter", "button", "wake"), help="how listening starts")
     setup.add_argument("--wake-phrase", help="phrase that starts listening when --activation wake")
     setup.add_argument("--input-device", help="microphone name fragment or index ('' for the system default)")

@@ -23,6 +23,7 @@ SETTINGS_VERSION = 1
 LANGUAGES = ("en", "id")
 LANGUAGE_CHOICES = ("en", "id", "auto")
 ACTIVATIONS = ("enter", "button", "wake")
+VOICE_ENGINES = ("", "hibari", "piper", "espeak")
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -65,6 +66,9 @@ class VoiceSettings:
 
     volume: float = 1.0
     """Loudness from 0.1 to 1.0."""
+
+    engine: str = ""
+    """The voice: hibari, piper or espeak; empty for the language's own preference (voices/<lang>.toml)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,8 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         problems.append(f"voice.rate must be between 0.5 and 1.5, not {settings.voice.rate}")
     if not 0.1 <= settings.voice.volume <= 1.0:
         problems.append(f"voice.volume must be between 0.1 and 1.0, not {settings.voice.volume}")
+    if settings.voice.engine not in VOICE_ENGINES:
+        problems.append(f"voice.engine must be one of hibari, piper, espeak (or empty), not '{settings.voice.engine}'")
     if not 0.3 <= settings.audio.end_of_speech_silence <= 5.0:
         problems.append("audio.end_of_speech_silence must be between 0.3 and 5 seconds")
     if not 2.0 <= settings.audio.max_utterance <= 120.0:

@@ -65,6 +65,30 @@ def _probe_pyttsx3() -> int:
         engine.stop()
 
 
+def _probe_voice(language: str, settings):
+    """(profile, the natural engine that should speak or None, the catalogue name of its model)."""
+    from assistant.synthesis.profile import load_voice
+    from assistant.synthesis.voices import chosen
+
+    profile = load_voice(language, settings if isinstance(settings, Settings) else None)
+    choice = chosen(profile)
+    return profile, choice, (voice_model_name(choice) if choice else "")
+
+
+def _probe_voice_speaks(choice, profile) -> None:
+    """Load the engine and make one word, as the assistant does at start; raises what it raises."""
+    from assistant.synthesis.voices import load_engine
+
+    samples, _ = load_engine(choice).render("Ready.", profile)
+    if not samples.size:
+        raise RuntimeError("it made no sound")
+
+
+def voice_model_name(choice) -> str:
+    """The voices/models.toml name of a natural engine's voice."""
+    return f"hibari-{choice.voice}" if choice.name == "hibari" else choice.voice
+
+
 def _probe_devices() -> list[dict]:
     import sounddevice
 
@@ -72,6 +96,12 @@ def _probe_devices() -> list[dict]:
 
 
 def _probe_model(name: str):
+    from assistant import models
+
+    return models.check_model(name)
+
+
+def _probe_voice_model(name: str):
     from assistant import models
 
     return models.check_model(name)
@@ -196,6 +226,41 @@ def check_pyttsx3(settings: Settings | ConfigError) -> Result:
     return Result("speech engine", True, f"pyttsx3 works ({count} voices)")
 
 
+def check_voice(settings: Settings | ConfigError) -> Result:
+    """The voice each language will speak with: the natural one, loaded and speaking, or why
+    espeak-ng will speak instead and the one command that brings the natural voice back."""
+    spoken = []
+    for language in _languages(settings):
+        profile, choice, model_name = _probe_voice(language, settings)
+        if choice is None:
+            listed = [engine.name for engine in profile.engines]
+            if profile.wanted == "espeak" or not listed:
+                spoken.append(f"{language}: espeak-ng")
+                continue
+            if language == "en" and "hibari" in listed:
+                return Result("voice", True, "en: hibari-tts is not installed, so espeak-ng speaks English",
+                              "./scripts/setup", warning=True)
+            spoken.append(f"{language}: espeak-ng (a Piper voice would be more natural: "
+                          f"calf-assistant models download {profile.engines[0].voice})")
+            continue
+        check = _probe_voice_model(model_name)
+        if check.state != "ok":
+            fix = check.detail.split("run: ", 1)[1] if "run: " in check.detail else "./scripts/setup"
+            if choice.name == "piper" and check.state == "missing":
+                fix = f"pip install 'calf-assistant[piper]' && calf-assistant models download {model_name}"
+            return Result("voice", False, f"{language}: the {choice.name} voice {model_name} is {check.state}, "
+                          "so espeak-ng speaks instead", fix)
+        try:
+            _probe_voice_speaks(choice, profile)
+        except Exception as error:  # a corrupt model raises whatever its runtime raises
+            fix = ("pip install --force-reinstall hibari-tts" if choice.name == "hibari"
+                   else f"calf-assistant models download {model_name}")
+            return Result("voice", False, f"{language}: {choice.name} does not speak ({type(error).__name__}: "
+                          f"{error}), so espeak-ng speaks instead", fix)
+        spoken.append(f"{language}: {choice.name} ({model_name})")
+    return Result("voice", True, "; ".join(spoken))
+
+
 def _check_device(settings: Settings | ConfigError, kind: str) -> Result:
     channels_key = "max_input_channels" if kind == "input" else "max_output_channels"
     what, lister = ("microphone", "arecord -l") if kind == "input" else ("speaker", "aplay -l")
@@ -307,6 +372,7 @@ CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_settings,
     check_espeak,
     check_pyttsx3,
+    check_voice,
     check_input_device,
     check_output_device,
     check_models,

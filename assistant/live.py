@@ -453,6 +453,18 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
             close()
 
 
+def load_voices(settings) -> None:
+    """Load each language's voice before anybody speaks: an emergency reply must never wait for a
+    model to load. A voice that fails to load has already been replaced by espeak-ng (and logged)."""
+    from assistant.synthesis import preload
+
+    for language in (LANGUAGES if settings.language not in LANGUAGES else (settings.language,)):
+        try:
+            preload(language, settings)
+        except AssistantError as error:  # a broken voices/<lang>.toml: speaking will say so too
+            _note(str(error))
+
+
 def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None) -> int:
     from assistant.devices import Microphone
 
@@ -462,6 +474,7 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
         # Without a recogniser the assistant cannot listen, but it can still help in writing.
         _note(str(error))
         return typed_loop(handle_turn, home_language(settings), stdin, stdout)
+    load_voices(settings)
     microphone = Microphone(settings.audio.input_device)
     activation, ready_key = make_activation(settings, stdin)
     loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,

@@ -1,4 +1,4 @@
-"""Speech models: the catalogue (voices/models.toml), where models live, install and check them.
+"""Speech models and voices: the catalogue (voices/models.toml), where they live, install and check them.
 
 Models live in the XDG data folder (`~/.local/share/calf-assistant/models`, or CALF_ASSISTANT_MODELS)
 so a reinstall of the package keeps them. Nothing here needs the network except `download`, and every
@@ -39,13 +39,16 @@ class ModelEntry:
 
     name: str
     engine: str
-    """vosk or whisper."""
+    """vosk, whisper, hibari or piper."""
 
     language: str
     source: str
-    """download, package or joined."""
+    """download, package, joined or files."""
 
     about: str = ""
+    licence: str = ""
+    """The model's licence as far as it is known, shown by `models list`."""
+
     url: str = ""
     size: int = 0
     sha256: str = ""
@@ -58,6 +61,11 @@ class ModelEntry:
     files_from: str = ""
     files: tuple[str, ...] = ()
     file: str = ""
+    sizes: tuple[int, ...] = ()
+    """source files: the size of each of `files`."""
+
+    md5: tuple[str, ...] = ()
+    """source files: the md5 upstream publishes for each of `files`."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +90,23 @@ def models_home() -> Path:
 
 
 @lru_cache(maxsize=1)
-def load_catalogue() -> dict[str, ModelEntry]:
+def _catalogue_table() -> dict:
     path = data_dir("voices") / "models.toml"
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise KnowledgeError(f"{path}: cannot read the model catalogue ({error})") from None
+
+
+def load_engines() -> dict[str, dict]:
+    """The programs that run the models, with their licences ([engines] of voices/models.toml)."""
+    return dict(_catalogue_table().get("engines", {}))
+
+
+@lru_cache(maxsize=1)
+def load_catalogue() -> dict[str, ModelEntry]:
+    path = data_dir("voices") / "models.toml"
+    table = _catalogue_table()
     entries = {}
     for name, fields in table.get("models", {}).items():
         try:
@@ -100,7 +119,7 @@ def load_catalogue() -> dict[str, ModelEntry]:
 
 def fix_command(name: str) -> str:
     entry = load_catalogue().get(name)
-    if entry is None or entry.source == "download":
+    if entry is None or entry.source in ("download", "files"):
         return f"calf-assistant models download {name}"
     if entry.source == "joined":
         return "calf-assistant models prepare"
@@ -143,6 +162,10 @@ def _looks_complete(entry: ModelEntry | None, path: Path) -> bool:
     engine = entry.engine if entry else "vosk"
     if engine == "whisper":
         return (path / "model.bin").is_file() and (path / "config.json").is_file()
+    if engine == "hibari":
+        return (path / (entry.file or "hibari.onnx")).is_file()
+    if engine == "piper":
+        return any(model.with_name(model.name + ".json").is_file() for model in path.glob("*.onnx"))
     return (path / "am" / "final.mdl").is_file() or (path / "final.mdl").is_file()
 
 
@@ -371,15 +394,67 @@ def _install(archive: Path, name: str, entry: ModelEntry | None, archive_sha256:
     return target
 
 
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        while block := stream.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_files(entry: ModelEntry, base_url: str | None = None, *, progress: bool = True) -> Path:
+    """A model of separate files (a Piper voice): each fetched (resumable), checked against its
+    published size and md5, then the whole folder put in place at once."""
+    if not (len(entry.files) == len(entry.sizes) == len(entry.md5)) or not entry.files:
+        raise KnowledgeError(f"voices/models.toml: model '{entry.name}' needs files, sizes and md5 of the same length")
+    base = base_url or entry.url
+    if not base.endswith("/"):
+        base += "/"
+    home = models_home()
+    home.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for file_name, size, md5 in zip(entry.files, entry.sizes, entry.md5):
+        part = home / f"{entry.name}.{file_name}.part"
+        _fetch(base + urllib.request.quote(file_name), part, size, progress)
+        actual_size = part.stat().st_size
+        if actual_size != size or md5_of(part) != md5.lower():
+            part.unlink(missing_ok=True)
+            raise ModelError(
+                f"{entry.name}: {file_name} does not match its checksum ({actual_size} bytes, expected {size}); "
+                f"it was deleted; run: calf-assistant models download {entry.name}"
+            )
+        parts.append((file_name, part))
+    target = home / entry.name
+    staging = Path(tempfile.mkdtemp(dir=home, prefix=f".{entry.name}.files-"))
+    try:
+        for file_name, part in parts:
+            os.replace(part, staging / file_name)
+        if not _looks_complete(entry, staging):
+            raise ModelError(f"{entry.name}: the downloaded files are not a {entry.engine} model")
+        _write_manifest(staging, "")
+        previous = None
+        if target.exists():
+            previous = home / f".{entry.name}.old-{os.getpid()}"
+            os.rename(target, previous)
+        os.rename(staging, target)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def download(name: str, url: str | None = None, sha256: str | None = None, *, progress: bool = True) -> Path:
     """Download, verify and unpack a model; resumes a previous partial download of the same name."""
     entry = load_catalogue().get(name)
+    if entry is not None and entry.source == "files":
+        return download_files(entry, url, progress=progress)
     if entry is not None and entry.source != "download":
         raise InputError(f"{name} is not downloaded but installed from PyPI; run: {fix_command(name)}")
     url = url or (entry.url if entry else "")
     expected = (sha256 or (entry.sha256 if entry else "")).lower()
     if not url:
-        known = ", ".join(n for n, e in load_catalogue().items() if e.source == "download")
+        known = ", ".join(n for n, e in load_catalogue().items() if e.source in ("download", "files"))
         raise InputError(f"unknown model '{name}' (known: {known}); give --url and --sha256 for another model")
     if not expected:
         raise InputError(f"no checksum known for {name}; give --sha256 with the archive's published sha256")
@@ -428,7 +503,9 @@ def check_model(name: str) -> Check:
             return Check(name, "missing", f"not installed; run: {fix_command(name)}")
         if not _looks_complete(entry, path):
             return Check(name, "corrupt", f"files missing in {path}; run: {fix_command(name)}", path)
-        return Check(name, "ok", f"from the {entry.package} package", path)
+        if entry.sha256 and entry.file and sha256_of(path / entry.file) != entry.sha256:
+            return Check(name, "corrupt", f"{entry.file} does not match its sha256; run: pip install --force-reinstall {entry.package}", path)
+        return Check(name, "ok", f"from the {entry.package} package" + (f"; {entry.file} matches its sha256" if entry.sha256 else ""), path)
     if not path.exists():
         return Check(name, "missing", f"not installed; run: {fix_command(name)}")
     if entry is not None and entry.source == "joined":
@@ -460,8 +537,15 @@ def _list() -> int:
     for name, entry in catalogue.items():
         state = "installed" if is_installed(name) else "missing"
         print(f"{name:<{width}}  {entry.engine:<7}  {entry.language:<12}  {state:<9}  {entry.about}")
+        print(f"{'':<{width}}  licence: {entry.licence or 'unknown'}")
     for name in _installed_extra_names():
         print(f"{name:<{width}}  {'vosk':<7}  {'?':<12}  {'installed':<9}  downloaded with --url")
+        print(f"{'':<{width}}  licence: unknown (not in the catalogue)")
+    print("engines:")
+    engines = load_engines()
+    engine_width = max((len(name) for name in engines), default=0)
+    for name, about in engines.items():
+        print(f"  {name:<{engine_width}}  licence: {about.get('licence', 'unknown')}; {about.get('about', '')}")
     print(f"models folder: {models_home()}")
     return 0
 

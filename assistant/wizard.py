@@ -53,6 +53,7 @@ class Options:
     emergency: str | None = None
     rate: float | None = None
     volume: float | None = None
+    engine: str | None = None
     activation: str | None = None
     wake_phrase: str | None = None
     input_device: str | None = None
@@ -75,6 +76,7 @@ def options_from_args(args) -> Options:
         emergency=value("setup_emergency"),
         rate=value("rate"),
         volume=value("volume"),
+        engine=value("voice"),
         activation=value("activation"),
         wake_phrase=value("wake_phrase"),
         input_device=value("input_device"),
@@ -240,6 +242,42 @@ def _adjust(value: float, answer: str, step: float, low: float, high: float) -> 
     return round(min(high, max(low, value)), 2)
 
 
+def installed_voices(language: str) -> list[tuple[str, str]]:
+    """(engine, label) of every voice that can speak the language here, the natural ones first."""
+    from assistant.synthesis.profile import load_voice
+    from assistant.synthesis.voices import installed_choices
+
+    profile = load_voice(language)
+    voices = [(choice.name, f"{choice.name} ({choice.voice})") for choice in installed_choices(profile)]
+    return voices + [("espeak", f"espeak-ng ({profile.voice})")]
+
+
+def step_choose_voice(settings: Settings, options: Options, console: Console) -> Settings:
+    """The sample sentence in each installed voice; the caregiver picks the one heard best."""
+    if options.engine is not None:
+        return replace(settings, voice=replace(settings.voice, engine=options.engine))
+    if not console.interactive or not console.speech:
+        return settings  # a choice by ear needs the samples to be heard
+    voices = installed_voices(console.language)
+    if len(voices) < 2:
+        return settings
+    current = next((number for number, (engine, _) in enumerate(voices, 1) if engine == settings.voice.engine), 1)
+    for number, (engine, label) in enumerate(voices, 1):
+        console.note(f"voice {number}: {label}")
+        console.use(console.language, replace(settings, voice=replace(settings.voice, engine=engine)))
+        console.tell("wizard_sample")
+    choices = [str(number) for number in range(1, len(voices) + 1)]
+    while True:
+        answer = console.ask(f"voice {' / '.join(choices)}", str(current))
+        if answer in choices:
+            break
+    engine = voices[int(answer) - 1][0]
+    settings = replace(settings, voice=replace(settings.voice, engine=engine))
+    console.note(f"voice = {engine}")
+    console.use(console.language, settings)
+    return settings
+
+
 def step_voice(settings: Settings, options: Options, console: Console) -> Settings:
     voice = settings.voice
     if options.rate is not None:
@@ -249,7 +287,11 @@ def step_voice(settings: Settings, options: Options, console: Console) -> Settin
     settings = replace(settings, voice=voice)
     validate(settings, "--rate/--volume")
     console.use(spoken_language(settings), settings)
-    console.tell("wizard_sample")
+    settings = step_choose_voice(settings, options, console)
+    validate(settings, "--voice")
+    if options.engine is not None or not (console.interactive and console.speech) or len(installed_voices(console.language)) < 2:
+        console.use(spoken_language(settings), settings)
+        console.tell("wizard_sample")  # (in the choice above, every voice already said it)
     if not console.interactive:
         return settings
     for field_name, question, step, low, high, given in (

@@ -10,7 +10,15 @@ What is measured, on utterances spoken by espeak-ng into a temporary folder at r
   understanding_s       answer_text on the transcript (the live loop's turn function)
   first_audio_s         the first sentence out of the synthesis generator (what the speaker plays first)
   eos_to_first_audio_s  the whole span, end-of-speech to first reply audio, timed along that real path
-  peak_rss_mb           the process's peak resident memory (each engine runs in its own process)
+  peak_rss_mb           the process's peak resident memory (each engine runs in its own process):
+                        the whole assistant, recogniser and the language's default voice loaded
+
+and per voice (each engine the voice profiles list, and espeak-ng), in a process of its own:
+
+  load_s                the engine loaded and one short sentence made, as the live loop does at start
+  first_audio_s         the first sentence of a reply after that
+  rtf                   time to make the reply sentences / their length
+  peak_rss_mb           that process's peak resident memory
 
 Times are medians over utterances x repeats, after one warm-up turn that is not counted (the live
 loop has spoken its 'ready' sentence and loaded the knowledge before anybody speaks). The configured
@@ -216,6 +224,9 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
     # The live loop's own Ears, on this row's recogniser instead of the one the profile would pick.
     recogniser_module.load_recogniser = lambda language, settings=None: recogniser
     ears = Ears(settings)
+    from assistant.live import load_voices
+
+    load_voices(settings)  # the language's voice, loaded before anybody speaks, as the live loop does
 
     times: dict[str, float] = {}
 
@@ -297,6 +308,135 @@ def run_worker(arguments: list[str]) -> int:
     result = worker(Case(**job["case"]), job["utterances"], job["english"], job["repeat"])
     Path(arguments[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0
+
+
+# ---- voices: one engine in one process -------------------------------------------------------------
+
+VOICE_METRICS = ("load_s", "first_audio_s", "rtf", "peak_rss_mb")
+
+
+@dataclass(frozen=True)
+class VoiceCase:
+    """One row of the voices table: a language and the engine that speaks it."""
+
+    lang: str
+    engine: str
+    model: str
+    label: str
+
+
+def voice_cases(languages: list[str]) -> list[VoiceCase]:
+    """Every engine each language's profile lists, installed or not (the missing ones are listed
+    as not measured), plus espeak-ng, which every language has."""
+    from assistant.synthesis.profile import load_voice
+
+    rows = []
+    for lang in languages:
+        profile = load_voice(lang)
+        for choice in profile.engines:
+            model = f"hibari-{choice.voice}" if choice.name == "hibari" else choice.voice
+            rows.append(VoiceCase(lang, choice.name, model, f"{choice.name} {choice.voice}"))
+        rows.append(VoiceCase(lang, "espeak", "", f"espeak-ng {profile.voice} (pyttsx3)"))
+    return rows
+
+
+def voice_sentences(lang: str, count: int) -> list[str]:
+    """The sentences of a few real replies (an emergency, advice, a question), as the person hears them."""
+    from assistant.answer import answer_text
+    from assistant.config import Settings
+    from assistant.synthesis import split_sentences
+
+    import speech_maker
+
+    corpus = speech_maker.load_corpus(ROOT / "tests" / "data" / "spoken" / f"{lang}.yaml", lang)
+    replies = [answer_text(corpus[k].text, lang, Settings(language=lang)).reply for k in CORPUS_PICKS[:count]]
+    return [sentence for reply in replies for sentence in split_sentences(reply)]
+
+
+def voice_worker(case: VoiceCase, sentences: list[str], repeat: int) -> dict:
+    """Load as the live loop does at start (engine and warm-up sentence), then time each reply
+    sentence: the first one's time is what the person waits for, the rest give the real-time factor."""
+    from assistant.config import Settings, VoiceSettings
+    from assistant.synthesis import load_voice
+    from assistant.synthesis.voices import Voice, chosen
+
+    settings = Settings(language=case.lang, voice=VoiceSettings(engine=case.engine))
+    profile = load_voice(case.lang, settings)
+    started = time.perf_counter()
+    if case.engine == "espeak":
+        from assistant.synthesis.espeak import espeak_renderer
+
+        voice = espeak_renderer()
+        voice("Ready.", profile)
+        engine = "espeak"
+    else:
+        voice = Voice(chosen(profile)).load()
+        engine = voice.engine_name
+    load_s = time.perf_counter() - started
+    if engine != case.engine:
+        raise RuntimeError(f"{case.label} did not load: {voice.problem}")
+    firsts, made, spoken = [], 0.0, 0.0
+    for _ in range(repeat):
+        for index, sentence in enumerate(sentences):
+            start = time.perf_counter()
+            samples, rate = voice(sentence, profile)
+            took = time.perf_counter() - start
+            made += took
+            spoken += len(samples) / rate
+            if index == 0:
+                firsts.append(took)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    metrics = {"load_s": load_s, "first_audio_s": statistics.median(firsts), "rtf": made / spoken,
+               "peak_rss_mb": peak_kb / 1024}
+    return {"metrics": metrics, "sentences": len(sentences), "audio_seconds": round(spoken / repeat, 1)}
+
+
+def run_voice_worker(arguments: list[str]) -> int:
+    job = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
+    result = voice_worker(VoiceCase(**job["case"]), job["sentences"], job["repeat"])
+    Path(arguments[1]).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+def voice_installed(case: VoiceCase) -> str:
+    """Why the row cannot be measured here ('' when it can)."""
+    from assistant import models
+    from assistant.synthesis.profile import EngineChoice
+    from assistant.synthesis.voices import engine_installed
+
+    if case.engine == "espeak":
+        return ""
+    voice = case.model.removeprefix("hibari-") if case.engine == "hibari" else case.model
+    if engine_installed(EngineChoice(case.engine, voice)):
+        return ""
+    fix = "./scripts/setup" if case.engine == "hibari" else f"pip install 'calf-assistant[piper]' && {models.fix_command(case.model)}"
+    return f"not installed here; install with: {fix}"
+
+
+def measure_voice(case: VoiceCase, sentences: list[str], repeat: int, folder: Path) -> dict:
+    job = folder / f"voice-{case.lang}-{case.engine}.json"
+    out = folder / f"voice-result-{case.lang}-{case.engine}.json"
+    job.write_text(json.dumps({"case": asdict(case), "sentences": sentences, "repeat": repeat}), encoding="utf-8")
+    done = subprocess.run([sys.executable, __file__, "--voice-worker", str(job), str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=WORKER_TIMEOUT)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"worker exit code {done.returncode}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def voice_table(results: list[dict], skipped: list[dict]) -> str:
+    lines = [
+        "| Lang | Voice | Load and warm-up (s) | First sentence (s) | RTF | Peak RSS (MB) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in results:
+        m = row["metrics"]
+        lines.append(f"| {row['lang']} | {row['label']} | {_cell(m['load_s'])} | {_cell(m['first_audio_s'])} "
+                     f"| {_cell(m['rtf'], 3)} | {_cell(m['peak_rss_mb'], 0)} |")
+    for row in skipped:
+        lines.append(f"| {row['lang']} | {row['label']} — not measured: {row['reason']} |" + " — |" * 4)
+    return "\n".join(lines)
 
 
 # ---- the parent: prepare, run each engine, report ----------------------------------------------------
@@ -387,10 +527,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         return run_worker(argv[1:])
+    if argv[:1] == ["--voice-worker"]:
+        return run_voice_worker(argv[1:])
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--lang", choices=("en", "id", "all"), default="all")
     parser.add_argument("--repeat", type=int, help="passes over the utterances (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="two utterances, one pass: a smoke run of every metric")
+    parser.add_argument("--voices-only", action="store_true", help="only the voices table (no recognition rows)")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"), help="JSON results (default %(default)s)")
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -407,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     languages = ["en", "id"] if args.lang == "all" else [args.lang]
     count = 2 if args.quick else len(CORPUS_PICKS)
     repeat = args.repeat or (1 if args.quick else 3)
-    rows = cases(languages)
+    rows = [] if args.voices_only else cases(languages)
     _ensure_joined_models(rows)
     info = machine()
     results, skipped = [], []
@@ -429,6 +572,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.append({**base, "stand_in": case.stand_in, "model_disk_mb": _disk_mb(models.location(case.model)),
                             **measured})
+        voice_results, voice_skipped = [], []
+        for case in voice_cases(languages):
+            base = {"lang": case.lang, "engine": case.engine, "model": case.model, "label": case.label}
+            reason = voice_installed(case)
+            if reason:
+                voice_skipped.append({**base, "reason": reason})
+                continue
+            print(f"bench: voice {case.label} ...", file=sys.stderr, flush=True)
+            try:
+                measured = measure_voice(case, voice_sentences(case.lang, count), repeat, folder)
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                voice_skipped.append({**base, "reason": f"failed: {error}"})
+                continue
+            voice_results.append({**base, **measured})
     seconds = [s for row in results for s in row["audio_seconds"]]
     settings = {
         "repeat": repeat, "quick": args.quick, "utterances": count,
@@ -440,15 +597,23 @@ def main(argv: list[str] | None = None) -> int:
               "not_measured": skipped, "budget": {"target": "end-of-speech to first reply audio",
                                                   "seconds": PI_BUDGET_S, "device": "Raspberry Pi 4",
                                                   "language": "en", "engine": "vosk"},
-              "notes": said}
+              "notes": said, "voice_metrics": list(VOICE_METRICS), "voices": voice_results,
+              "voices_not_measured": voice_skipped}
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"## Speech path benchmark\n\nMachine: {machine_line(info)}\n")
     print(table(results, skipped))
     print()
     for line in said[1:]:
         print(f"- {line}")
+    print("\n## Voices\n")
+    print(voice_table(voice_results, voice_skipped))
+    print("\n- Load and warm-up: the engine loaded and one short sentence made, as the live loop does before "
+          "it says it is ready. First sentence: the first sentence of a reply after that. RTF: time to make "
+          "the sentences / their length. Peak RSS: the voice's own process. The recognition rows' peak "
+          "memory above is the whole assistant's: Whisper or Vosk, the knowledge and the language's default "
+          "voice loaded together.")
     print(f"\nJSON: {args.out}")
-    return 0 if results else 1
+    return 0 if results or voice_results else 1
 
 
 if __name__ == "__main__":

@@ -63,8 +63,13 @@ def _one_spoken_turn(pulse, virtual_microphone, speaker_recording, said, config:
     return out, err, process.returncode, heard[int(ready_end * RATE):]
 
 
+def _log(home: Path) -> str:
+    path = home / "state" / "calf-assistant" / "calf-assistant.log"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
 def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone, speaker_recording, speech,
-                                                      tmp_path, brisk_config):
+                                                      tmp_path, brisk_config, _private_homes):
     question = load_wav(speech.speak(QUESTION, tmp_path / "question.wav", voice="en-us"))
     out, err, code, spoken_reply = _one_spoken_turn(pulse, virtual_microphone, speaker_recording, question,
                                                     brisk_config)
@@ -79,6 +84,9 @@ def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone,
     assert len(lines) >= 2 and reply not in (pack.reply("ready"), pack.reply("heard_nothing")), out
 
     assert voiced_seconds(spoken_reply) > 2.0, "the answer was spoken, not only printed"
+    # hibari, the natural English voice, was loaded before 'ready' and spoke every sentence.
+    log = _log(_private_homes)
+    assert "voice loaded: hibari heart" in log and "espeak-ng instead" not in log, log
 
     from assistant.recogniser import recognise
 

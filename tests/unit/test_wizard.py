@@ -53,7 +53,7 @@ def test_scripted_setup_writes_private_settings_and_says_where(env, _private_hom
     table = tomllib.loads(config.read_text())
     assert table["language"] == "id" and table["version"] == SETTINGS_VERSION
     assert table["emergency"]["id"] == ["112", "119"]
-    assert table["voice"] == {"rate": 0.8, "volume": 0.9}
+    assert table["voice"] == {"rate": 0.8, "volume": 0.9, "engine": ""}
     assert table["activation"]["mode"] == "wake" and table["activation"]["wake_phrase"] == "halo betis"
     assert "whisper-base" in result.stdout  # the Indonesian model was installed and verified
     assert "betis saya kram" in result.stdout  # the test conversation ran

@@ -1,0 +1,174 @@
+"""Which engine speaks a language, loaded once, with espeak-ng taking over the moment it fails.
+
+The person must never be left in silence: a natural engine that is not installed is simply not
+chosen; one that fails to load or to speak (a corrupt model, out of memory) is replaced by
+espeak-ng for the rest of the process, the sentence it failed on is spoken by espeak-ng at once,
+and one line goes to the log. `calf-assistant doctor` names the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from assistant.synthesis.espeak import Chunk, espeak_renderer
+from assistant.synthesis.profile import EngineChoice, VoiceProfile
+
+log = logging.getLogger(__name__)
+
+WARM_UP = "Ready."
+"""Said once, unheard, at load: hibari loads its pronunciation dictionary on the first sentence
+(about half a second), which must not be the first sentence of an emergency reply."""
+
+
+def engine_installed(choice: EngineChoice) -> bool:
+    if choice.name == "hibari":
+        from assistant.synthesis import hibari
+
+        return hibari.installed(choice.voice)
+    if choice.name == "piper":
+        from assistant.synthesis import piper
+
+        return piper.installed(choice.voice)
+    return False
+
+
+def installed_choices(profile: VoiceProfile) -> list[EngineChoice]:
+    """The natural engines of the profile that are on this device, best first."""
+    return [choice for choice in profile.engines if engine_installed(choice)]
+
+
+def chosen(profile: VoiceProfile) -> EngineChoice | None:
+    """The natural engine that should speak, or None for espeak-ng.
+
+    The caregiver's choice (settings.voice.engine) wins when this language has that engine; a
+    chosen engine that is not installed is still returned, so its failure is logged and shown.
+    """
+    if profile.wanted == "espeak":
+        return None
+    if profile.wanted:
+        wanted = profile.choice(profile.wanted)
+        if wanted is not None:
+            return wanted
+    found = installed_choices(profile)
+    return found[0] if found else None
+
+
+def load_engine(choice: EngineChoice):
+    if choice.name == "hibari":
+        from assistant.synthesis.hibari import HibariEngine
+
+        return HibariEngine(choice.voice)
+    from assistant.synthesis.piper import PiperEngine
+
+    return PiperEngine(choice.voice)
+
+
+@dataclass
+class _State:
+    engine: object | None = None
+    broken: str = ""
+    """Why the natural engine is not used (empty while it works)."""
+
+
+class Voice:
+    """One natural engine for one language, or espeak-ng once it has failed."""
+
+    def __init__(self, choice: EngineChoice | None, *, load: Callable[[EngineChoice], object] = load_engine,
+                 fallback: Callable[[str, VoiceProfile], Chunk] | None = None):
+        self.choice = choice
+        self._load = load
+        self._fallback = fallback
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    @property
+    def fallback(self) -> Callable[[str, VoiceProfile], Chunk]:
+        return self._fallback or espeak_renderer()
+
+    @property
+    def engine_name(self) -> str:
+        """What is speaking now: hibari, piper or espeak."""
+        if self.choice is None or self._state.broken:
+            return "espeak"
+        return self.choice.name
+
+    @property
+    def problem(self) -> str:
+        return self._state.broken
+
+    def _give_up(self, what: str, error: BaseException) -> None:
+        name = self.choice.name if self.choice else "voice"
+        self._state.broken = f"{name} {what} ({type(error).__name__}: {error})"
+        self._state.engine = None
+        log.warning("%s; speaking with espeak-ng instead (calf-assistant doctor names the fix)", self._state.broken)
+
+    def load(self) -> "Voice":
+        """Load and warm up the natural engine now, so no reply waits for it."""
+        with self._lock:
+            self._ensure_loaded()
+        return self
+
+    def _ensure_loaded(self):
+        if self.choice is None or self._state.broken:
+            return None
+        if self._state.engine is None:
+            try:
+                engine = self._load(self.choice)
+                from assistant.synthesis.profile import VoiceProfile
+
+                engine.render(WARM_UP, VoiceProfile("", "", 145, 1.0, 0.0, engines=(self.choice,)))
+                self._state.engine = engine
+                log.info("voice loaded: %s", getattr(engine, "label", self.choice.name))
+            except Exception as error:  # a corrupt model raises whatever its runtime raises
+                self._give_up("did not load", error)
+                return None
+        return self._state.engine
+
+    def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
+        with self._lock:
+            engine = self._ensure_loaded()
+            if engine is not None:
+                try:
+                    samples, rate = engine.render(text, profile)
+                    if samples.size:
+                        return samples, rate
+                    raise RuntimeError("no audio")
+                except Exception as error:  # out of memory, a runtime fault: this sentence still gets said
+                    self._give_up("failed to speak", error)
+        return self.fallback(text, profile)
+
+
+class Voices:
+    """One Voice per language and engine for the whole process (a loaded model is 200 MB)."""
+
+    def __init__(self):
+        self._voices: dict[tuple[str, EngineChoice | None], Voice] = {}
+        self._lock = threading.Lock()
+
+    def for_profile(self, profile: VoiceProfile) -> Voice:
+        choice = chosen(profile)
+        key = (profile.language, choice)
+        with self._lock:
+            if key not in self._voices:
+                self._voices[key] = Voice(choice)
+            return self._voices[key]
+
+    def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
+        return self.for_profile(profile)(text, profile)
+
+
+_VOICES = Voices()
+
+
+def default_renderer() -> Voices:
+    return _VOICES
+
+
+def preload(language: str, settings=None) -> Voice:
+    """Load the language's voice at start; returns it (its engine_name says what will speak)."""
+    from assistant.synthesis.profile import load_voice
+
+    return _VOICES.for_profile(load_voice(language, settings)).load()
