@@ -167,10 +167,28 @@ class Ears:
 
         language = self._fixed or detect_language(samples, self._settings)
         recogniser = self._get(language)
+        if phrases and fallback and hasattr(recogniser, "hear_answer"):
+            return self._hear_answer(recogniser, samples, phrases, language)
         transcript = self._decode(recogniser, samples, phrases)
         if phrases and fallback and not transcript.text:
             transcript = self._decode(recogniser, samples, None)
         return transcript
+
+    def _hear_answer(self, recogniser, samples: np.ndarray, phrases: list[str], language: str):
+        """Whisper after a yes/no question: the expected phrase the model itself finds likeliest.
+
+        An answer it cannot tell comes back empty and unsure, never as a guess (the conversation
+        asks again); a sentence instead of an answer is heard freely.
+        """
+        from assistant import closed_set
+        from assistant.recogniser import Transcript
+
+        choice = recogniser.hear_answer(samples, closed_set.classes_of(phrases, language))
+        if choice.outcome == closed_set.ANSWER:
+            return Transcript(choice.phrase, choice.share, True)
+        if choice.outcome == closed_set.UNCLEAR:
+            return Transcript("", 0.0, True, unsure=True)
+        return self._decode(recogniser, samples, None)
 
     def start_hearing(self, phrases: list[str] | None = None) -> "Hearing | None":
         """Hear while the person speaks, when the recogniser decodes as it is fed (Vosk) and the

@@ -1,0 +1,121 @@
+"""Spoken answers after a yes/no question, heard the way the live loop hears them (Ears.hear with the
+conversation's listening phrases: Whisper's closed-set hearing), in both languages.
+
+Every answer form of the spoken-conversations issue is said by several espeak-ng voices at two
+rates, clean and with pink noise 10-15 dB under the speech. What counts is what the dialogue reads
+from what was heard (match_answer / match_command), because that is what is recorded. A yes heard
+as a no, or a no as a yes, is a missed or an invented symptom on a danger screen: never allowed.
+An unclear answer is allowed (the question is asked again), within the measured bar.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+
+import speech_maker
+from assistant.audio import load_wav
+from assistant.config import Settings
+from assistant.dialogue import listening_phrases, match_answer, match_command
+from assistant.knowledge import load_knowledge
+from assistant.live import Ears
+
+pytestmark = pytest.mark.audio
+
+# What each form must be read as. "sometimes" records the symptom as present, like yes.
+FORMS = {
+    "en": {
+        "yes": "yes", "yeah": "yes", "yep": "yes", "aye": "yes", "I think so": "yes", "yes, a little": "yes",
+        "no": "no", "nope": "no", "not really": "no", "I don't think so": "no",
+        "repeat that": "repeat", "slower please": "slower", "stop": "stop",
+    },
+    "id": {
+        "iya": "yes", "ya": "yes", "betul": "yes", "bener": "yes", "he'eh": "yes", "iya betul": "yes",
+        "sudah": "yes",
+        "tidak": "no", "nggak": "no", "enggak": "no", "ndak": "no", "gak": "no", "belum": "no",
+        "tidak juga": "no",
+        "ulangi": "repeat", "lebih pelan": "slower", "berhenti": "stop",
+    },
+}
+# Said instead of yes or no: heard freely, never forced onto an answer.
+SENTENCES = {"en": ["only the left one", "my chest hurts when I walk"],
+             "id": ["dada saya sakit kalau berjalan"]}
+VOICES = {"en": ("en-us", "en-gb", "en-us+f3"), "id": ("id", "id+f3", "id+m3")}
+RATES = (130, 165)
+NOISE_BELOW_DB = (10, 15)
+# Measured with Whisper base on this corpus (see the report printed by the test); the bar is what
+# was measured. Raise it when the hearing improves; never lower it without a reason.
+BARS = {"en": 0.87, "id": 0.62}
+YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
+
+
+@dataclass(frozen=True)
+class Heard:
+    said: str
+    want: str
+    voice: str
+    condition: str
+    transcript: str
+    read_as: str
+
+    @property
+    def swapped(self) -> bool:
+        return (self.want in YES_SIDE and self.read_as in NO_SIDE) or (self.want in NO_SIDE and self.read_as in YES_SIDE)
+
+
+def _renderings(language: str, folder):
+    """(form, voice, condition, wav): each form in every voice, the rate and noise rotating."""
+    made = []
+    for index, said in enumerate([*FORMS[language], *SENTENCES[language]]):
+        for turn, voice in enumerate(VOICES[language]):
+            rate = RATES[(index + turn) % len(RATES)]
+            raw = speech_maker.speak(said, folder / f"{language}-{index}-{turn}.raw.wav", voice, rate)
+            if (index + turn) % 2:
+                below = NOISE_BELOW_DB[(index // 2 + turn) % len(NOISE_BELOW_DB)]
+                wav = speech_maker.with_noise_below(raw, folder / f"{language}-{index}-{turn}.wav", below)
+                condition = f"pink noise {below} dB under"
+            else:
+                wav = speech_maker.convert(raw, folder / f"{language}-{index}-{turn}.wav", rate=16000)
+                condition = "clean"
+            made.append((said, f"{voice}@{rate}", condition, wav))
+    return made
+
+
+def _read(text: str, pack) -> str:
+    if not text:
+        return "unclear"
+    return match_command(text, pack) or match_answer(text, pack) or "sentence"
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
+    pack = load_knowledge().pack(language)
+    ears = Ears(Settings(language=language))
+    phrases = listening_phrases(pack)
+    folder = audio_dir / f"answers-{language}"
+    folder.mkdir(exist_ok=True)
+    heard = []
+    for said, voice, condition, wav in _renderings(language, folder):
+        transcript = ears.hear(load_wav(wav), phrases)
+        want = FORMS[language].get(said, "sentence")
+        heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
+
+    answers = [h for h in heard if h.want != "sentence"]
+    right = [h for h in answers if h.read_as == h.want]
+    unclear = [h for h in answers if h.read_as == "unclear"]
+    swaps = [h for h in answers if h.swapped]
+    by_condition = Counter(h.condition.split()[0] for h in right)
+    totals = Counter(h.condition.split()[0] for h in answers)
+    print(f"\n[answers {language}] {len(right)}/{len(answers)} right ({len(right) / len(answers):.0%}); "
+          f"clean {by_condition['clean']}/{totals['clean']}, noisy {by_condition['pink']}/{totals['pink']}; "
+          f"unclear {len(unclear)}, yes/no swaps {len(swaps)}")
+    for h in heard:
+        if h.read_as != h.want:
+            print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
+    assert not swaps, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in swaps]
+    assert len(right) / len(answers) >= BARS[language]
+    # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
+    sentences = [h for h in heard if h.want == "sentence"]
+    assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
