@@ -325,12 +325,23 @@ class SpokenLoop:
                 self.sleep(delay)
                 refresh()
 
-    def capture(self, on_speech=None):
+    def capture(self, on_speech=None, answer: bool = False):
+        """One utterance; `answer`: a yes/no question was asked, so a short answer ends sooner."""
         from assistant.endpoint import EndpointConfig, capture
 
-        config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout)
+        config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout,
+                                              answer_silence=self._answer_silence() if answer else None)
         self.microphone.flush()  # what was said before activation is not for us
         return capture(self.microphone.blocks(), config, on_speech=on_speech)
+
+    def _answer_silence(self) -> float | None:
+        from assistant.recogniser import load_profile
+
+        language = getattr(self.handle_turn, "language", None) or self.language
+        try:
+            return load_profile(language).answer_end_silence
+        except AssistantError:
+            return None
 
     def run(self) -> int:
         self.open_microphone()
@@ -361,7 +372,7 @@ class SpokenLoop:
             _note(str(error))
             return
         try:
-            utterance = self.capture(hearing.feed if hearing else None)
+            utterance = self.capture(hearing.feed if hearing else None, answer=bool(phrases))
         except DeviceError as error:
             _note(str(error))
             self.mouth.say(reply_text(self.language, "device_error"))
