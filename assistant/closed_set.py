@@ -32,6 +32,7 @@ FREE = "free"
 
 # yes and sometimes both record the symptom as present; a margin between them protects nothing.
 _SAME_EFFECT = {"sometimes": "yes"}
+_OPPOSITE = {"yes": "no", "no": "yes"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,12 @@ class Rules:
     """The thresholds of the decision, from the [recognition] section of voices/<lang>.toml."""
 
     share: float = 0.8
-    """A class must hold at least this share of the likelihood."""
+    """Yes must hold at least this share of the likelihood of yes and no together (and no of the
+    same): the margin that keeps a yes from being heard as a no."""
+
+    overall: float = 0.8
+    """Yes or no must hold at least this share of the likelihood of all classes (a command must
+    hold `share` of it)."""
 
     floor: float = -4.0
     """Mean log-probability per token below which even the best phrase does not fit the audio."""
@@ -113,14 +119,11 @@ def spellings(phrase: str, written: dict[str, str], spoken: dict[str, tuple[str,
 
 
 def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rules: Rules) -> Choice:
-    """The answer given the scores: class -> [(phrase, total log-probability, tokens)], the free
-    listen's own reading scored the same way under the class FREE.
+    """The answer given the scores: class -> [(phrase, total log-probability, tokens)].
 
     Likelihoods are summed per class (every spelling of every phrase of it), so a class is not
     beaten because its probability is spread over "Yes", "Yes." and "Yeah".
     """
-    scores = dict(scores)
-    freely = scores.pop(FREE, [])
     best: tuple[float, str, str, int] | None = None
     totals: dict[str, float] = {}
     for kind, scored in scores.items():
@@ -132,20 +135,37 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
     if best is None:
         return Choice(FREE, free_text=free_text)
     logprob, phrase, kind, tokens = best
-    if len(free_text.split()) >= len(phrase.split()) + rules.extra_words:
-        # More was said than the answer, unless the free listen is the worse reading per token
-        # ("repeat that" written freely as "I'm going to repeat after").
-        _, free_logprob, free_tokens = freely[0] if freely else ("", 0.0, 1)
-        if not freely or free_logprob / max(1, free_tokens) >= logprob / max(1, tokens):
-            return Choice(FREE, free_text=free_text)
-    if logprob / max(1, tokens) < rules.floor:
+    # How well the best-fitting phrase reads the audio, per token (long phrases are not penalised).
+    fit_logprob, fit_phrase, fit_tokens = max(
+        ((lp, p, n) for scored in scores.values() for p, lp, n in scored), key=lambda item: item[0] / max(1, item[2]))
+    fit = fit_logprob / max(1, fit_tokens)
+    if len(free_text.split()) >= len(fit_phrase.split()) + rules.extra_words:
+        # More was said than an answer. Even when an answer phrase reads the audio better per token,
+        # the sentence is heard freely: "my chest hurts when I walk" once scored best as "I am".
         return Choice(FREE, free_text=free_text)
-    top = max(totals.values())
-    share = 1.0 / sum(math.exp(value - top) for value in totals.values())
-    effect = _SAME_EFFECT.get(kind, kind)
-    if totals[effect] < top or share < rules.share:
-        return Choice(UNCLEAR, phrase, kind, share if totals[effect] == top else 0.0, free_text)
+    if fit < rules.floor:
+        return Choice(FREE, free_text=free_text)
+    winner = max(totals, key=totals.get)
+    if _SAME_EFFECT.get(kind, kind) != winner:
+        # The likeliest phrase is not of the likeliest class: report the class's own best phrase.
+        phrase, kind = max(((p, k) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
+                            for p, _, _ in scored), key=lambda item: _best_of(scores, *item))
+    share = 1.0 / sum(math.exp(value - totals[winner]) for value in totals.values())
+    if share < (rules.overall if winner in _OPPOSITE else rules.share):
+        # A command heard by mistake can end the conversation before the danger questions.
+        return Choice(UNCLEAR, phrase, kind, share, free_text)
+    opposite = _OPPOSITE.get(winner)
+    if opposite is not None:
+        # The margin that matters most: a yes heard as a no (or the reverse) misses or invents a
+        # symptom on a danger screen, so yes must beat no by far, whatever else was likely.
+        against = totals.get(opposite, -math.inf)
+        if 1.0 / (1.0 + math.exp(against - totals[winner])) < rules.share:
+            return Choice(UNCLEAR, phrase, kind, share, free_text)
     return Choice(ANSWER, phrase, kind, share, free_text)
+
+
+def _best_of(scores, phrase: str, kind: str) -> float:
+    return max(lp for p, lp, _ in scores[kind] if p == phrase)
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -161,12 +181,14 @@ _MEMORY_MARGIN = 150
 attends to the speech and 3 s of the padding after it instead of all 30 s, which makes scoring
 a short answer about six times cheaper. With only 1 s kept, espeak-ng's "nggak" scored as "ya"
 (the model expects the padding it was trained with); from 3 s on it scores as with all 30 s."""
-_FIRST_TOKEN_SPAN = 8.0
+_FIRST_TOKEN_SPAN = 12.0
 """Phrases whose first token is this many nats less likely than the likeliest first token are
 not scored further (their likelihood is negligible next to the others)."""
-_LIKENESS = 4.0
+_LIKENESS = 1.0
 """Nats of first-token likelihood worth as much as a phrase that reads exactly like the free listen."""
-_MAX_SCORED = 40
+_WORD_COST = 2.0
+_PER_CLASS = {"yes": 6, "no": 6, "": 3}
+_MAX_SCORED = 64
 _BATCH = 16
 
 
@@ -185,8 +207,6 @@ def score(model, audio: np.ndarray, classes: dict[str, str], written: dict[str, 
     One encoder pass serves the free listen and every phrase.
     """
     import ctranslate2
-    from rapidfuzz import fuzz
-
     tokenizer = _tokenizer(model, language)
     features = model.feature_extractor(audio)[:, :_CHUNK]
     frames = features.shape[1]
@@ -205,16 +225,7 @@ def score(model, audio: np.ndarray, classes: dict[str, str], written: dict[str, 
         for text in spellings(phrase, written, spoken):
             for tokens in _token_ways(model, language, " " + text):
                 candidates.append((first[tokens[0]], phrase, kind, tokens, text.lower()))
-    best_first = max(c[0] for c in candidates)
-    # Many phrases share a first token (" I", " Tidak"); among those, the ones nearer the free
-    # listen go first, so the cap drops the unlikely ones.
-    heard = free_text.lower()
-    kept = sorted((c for c in candidates if c[0] >= best_first - _FIRST_TOKEN_SPAN),
-                  key=lambda c: -(c[0] + _LIKENESS * fuzz.ratio(c[4], heard) / 100.0))[:_MAX_SCORED]
-
-    written_freely = tuple(t for t in free.sequences_ids[0] if t < tokenizer.eot)
-    if written_freely:
-        kept.append((0.0, free_text.lower(), FREE, written_freely, free_text.lower()))
+    kept = _shortlist(candidates, free_text.lower())
     memory = np.array(encoded)[:, : min(_CHUNK // 2, frames // 2 + _MEMORY_MARGIN)]
     scores: dict[str, list[tuple[str, float, int]]] = {}
     for offset in range(0, len(kept), _BATCH):
@@ -266,6 +277,42 @@ def _token_ways(model, language: str, text: str) -> tuple[tuple[int, ...], ...]:
     if _BARE_SPACE in ways[0] and tuple(greedy) != ways[0]:
         ways.append(tuple(greedy))
     return tuple(ways)
+
+
+def _shortlist(candidates: list, heard: str) -> list:
+    """The spellings worth scoring in full, likeliest first.
+
+    Ranked by how likely the model finds their first token, how much they read like the free
+    listen, and shortness (answers are short). Every class keeps a few, yes and no the most: the
+    free listen can lead the ranking astray ("nggak" heard as "di" favours "dari awal"), and a
+    class never scored can never win.
+    """
+    from rapidfuzz import fuzz
+
+    best_first = max(c[0] for c in candidates)
+    ranked = sorted((c for c in candidates if c[0] >= best_first - _FIRST_TOKEN_SPAN),
+                    key=lambda c: -(c[0] + _LIKENESS * fuzz.ratio(c[4], heard) / 100.0 - _WORD_COST * len(c[4].split())))
+    # A phrase the free listen wrote word for word is always scored ("I think so." among the
+    # dozens of phrases that start with " I").
+    said = _words(heard)
+    kept = [c for c in ranked if said and _words(c[4]) == said]
+    per_class: dict[str, set[str]] = {}
+    for candidate in ranked:
+        if candidate in kept:
+            continue
+        kind, text = candidate[2], candidate[4].rstrip(".")
+        texts = per_class.setdefault(kind, set())
+        # A quota counts texts, not spellings: "Ya" and "Ya." come in together.
+        if text in texts or len(texts) < _PER_CLASS.get(kind, _PER_CLASS[""]):
+            texts.add(text)
+            kept.append(candidate)
+    chosen = {id(c) for c in kept}
+    kept += [c for c in ranked if id(c) not in chosen][: max(0, _MAX_SCORED - len(kept))]
+    return kept
+
+
+def _words(text: str) -> list[str]:
+    return "".join(ch if ch.isalnum() or ch in " '" else " " for ch in text.lower()).split()
 
 
 def _vocabulary(model) -> int:

@@ -94,8 +94,8 @@ class RecognitionProfile:
     """A free transcript less confident than this is marked unsure (0 never)."""
 
     answer_share: float = 0.8
-    """After a yes/no question, the share of the likelihood the heard class (yes, no, a command)
-    must hold for Whisper's closed-set hearing to take it; below it the answer is unclear."""
+    """After a yes/no question, the share of the likelihood of yes and no together that a yes (or
+    a no) must hold for Whisper's closed-set hearing to take it; below it the answer is unclear."""
 
     answer_end_silence: float = 0.6
     """Seconds of quiet that end an utterance after a yes/no question once what was said is a

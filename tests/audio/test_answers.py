@@ -10,7 +10,6 @@ An unclear answer is allowed (the question is asked again), within the measured 
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -45,9 +44,14 @@ SENTENCES = {"en": ["only the left one", "my chest hurts when I walk"],
 VOICES = {"en": ("en-us", "en-gb", "en-us+f3"), "id": ("id", "id+f3", "id+m3")}
 RATES = (130, 165)
 NOISE_BELOW_DB = (10, 15)
-# Measured with Whisper base on this corpus (see the report printed by the test); the bar is what
-# was measured. Raise it when the hearing improves; never lower it without a reason.
-BARS = {"en": 0.87, "id": 0.62}
+# Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move):
+# en yes/no 26/30 (87%), commands 6/9, nothing heard as something else; id yes/no 30/42 (71%),
+# commands 1/9 (espeak-ng's "ulangi" is heard as "tidak" twice), 5 heard as something else; no
+# yes/no swap in either. Most misses are "asked again" (unclear), which costs a turn, not a
+# symptom. The bar is what was measured: raise it when the hearing improves, never lower it
+# without a reason. "wrong" counts answers heard as another class (not merely asked again).
+BARS = {"en": {"yes_no": 0.86, "commands": 0.66, "wrong": 0},
+        "id": {"yes_no": 0.71, "commands": 0.11, "wrong": 5}}
 YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
 
 
@@ -83,6 +87,14 @@ def _renderings(language: str, folder):
     return made
 
 
+def _share(heard: list[Heard]) -> float:
+    return sum(h.read_as == h.want for h in heard) / max(1, len(heard))
+
+
+def _rate(heard: list[Heard]) -> str:
+    return f"{sum(h.read_as == h.want for h in heard)}/{len(heard)} ({_share(heard):.0%})"
+
+
 def _read(text: str, pack) -> str:
     if not text:
         return "unclear"
@@ -103,19 +115,23 @@ def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
         heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
 
     answers = [h for h in heard if h.want != "sentence"]
-    right = [h for h in answers if h.read_as == h.want]
-    unclear = [h for h in answers if h.read_as == "unclear"]
+    yes_no = [h for h in answers if h.want in ("yes", "no")]
+    commands = [h for h in answers if h.want not in ("yes", "no")]
     swaps = [h for h in answers if h.swapped]
-    by_condition = Counter(h.condition.split()[0] for h in right)
-    totals = Counter(h.condition.split()[0] for h in answers)
-    print(f"\n[answers {language}] {len(right)}/{len(answers)} right ({len(right) / len(answers):.0%}); "
-          f"clean {by_condition['clean']}/{totals['clean']}, noisy {by_condition['pink']}/{totals['pink']}; "
-          f"unclear {len(unclear)}, yes/no swaps {len(swaps)}")
+    # Heard as something else than said, not merely asked again.
+    wrong = [h for h in answers if h.read_as not in (h.want, "unclear")]
+    with_noise = [h for h in answers if h.condition != "clean"]
+    print(f"\n[answers {language}] yes/no {_rate(yes_no)}, commands {_rate(commands)}; "
+          f"clean {_rate([h for h in answers if h.condition == 'clean'])}, noisy {_rate(with_noise)}; "
+          f"unclear (asked again) {sum(h.read_as == 'unclear' for h in answers)}, heard as something else "
+          f"{len(wrong)}, yes/no swaps {len(swaps)}")
     for h in heard:
         if h.read_as != h.want:
             print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
     assert not swaps, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in swaps]
-    assert len(right) / len(answers) >= BARS[language]
+    assert _share(yes_no) >= BARS[language]["yes_no"]
+    assert _share(commands) >= BARS[language]["commands"]
+    assert len(wrong) <= BARS[language]["wrong"], wrong
     # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
     sentences = [h for h in heard if h.want == "sentence"]
     assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
