@@ -187,8 +187,8 @@ not scored further (their likelihood is negligible next to the others)."""
 _LIKENESS = 1.0
 """Nats of first-token likelihood worth as much as a phrase that reads exactly like the free listen."""
 _WORD_COST = 2.0
-_PER_CLASS = {"yes": 6, "no": 6, "": 3}
-_MAX_SCORED = 64
+_PER_CLASS = {"yes": 5, "no": 5, "": 2}
+_MAX_SCORED = 48
 _BATCH = 16
 
 
