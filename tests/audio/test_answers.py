@@ -136,3 +136,15 @@ def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
     # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
     sentences = [h for h in heard if h.want == "sentence"]
     assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_noise_after_a_question_is_never_heard_as_an_answer(language, audio_dir):
+    """Scoring always finds some phrase likeliest; on a street's rumble or a fan's hiss that must
+    not become a yes or a no."""
+    pack = load_knowledge().pack(language)
+    ears = Ears(Settings(language=language))
+    for kind, level in (("brownnoise", 0.3), ("whitenoise", 0.05), ("pinknoise", 0.2)):
+        wav = speech_maker.noise(audio_dir / f"answer-noise-{kind}.wav", 2.0, kind, level)
+        heard = ears.hear(load_wav(wav), listening_phrases(pack))
+        assert heard.text == "", f"{kind} heard as '{heard.text}'"
