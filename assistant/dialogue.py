@@ -574,8 +574,7 @@ class Conversation:
     def misheard(self) -> str:
         """An answer the hearing could not tell apart (yes or no?): the question again, no guess."""
         pack = self.dialogue.knowledge.pack(self.language or "en")
-        question = self.turn.question
-        sentences = pack.reply_sentences("answer_unclear") + ([pack.questions[question]] if question else [])
+        sentences = pack.reply_sentences("answer_unclear") + self.dialogue._pending_question(self.state)
         self.turn = replace(self.turn, reply=" ".join(sentences), command=None, voice=None)
         return self.turn.reply
 
