@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="typed conversation, one turn per line on standard input")
     _add_lang(chat)
     _add_json(chat)
+    chat.add_argument("--audio", action="store_true", help="each line is the path of a WAV file heard as the next turn")
     chat.set_defaults(handler="assistant.dialogue:chat_command")
 
     run = commands.add_parser("run", help="live loop on the microphone and speaker")

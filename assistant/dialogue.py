@@ -664,6 +664,13 @@ class Conversation:
         """The turn for a transcript the recogniser doubts (the live loop calls this instead)."""
         return self(text, unsure=True)
 
+    def misheard(self) -> str:
+        """An answer the hearing could not tell apart (yes or no?): the question again, no guess."""
+        pack = self.dialogue.knowledge.pack(self.language or "en")
+        sentences = pack.reply_sentences("answer_unclear") + self.dialogue._pending_question(self.state)
+        self.turn = replace(self.turn, reply=" ".join(sentences), command=None, voice=None)
+        return self.turn.reply
+
     def close(self) -> None:
         """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""
         if not self.state.done:
@@ -675,6 +682,8 @@ def chat_command(args, settings: Settings) -> int:
     conversation = Conversation(settings, getattr(args, "config", None))
     _print_turn(conversation.turn, args.json)
     stream = sys.stdin.buffer
+    if getattr(args, "audio", False):
+        return _audio_chat(conversation, stream)
     try:
         while True:
             raw = stream.readline()
@@ -685,3 +694,13 @@ def chat_command(args, settings: Settings) -> int:
     finally:
         conversation.close()
     return 0
+
+
+def _audio_chat(conversation: Conversation, stream) -> int:
+    """`chat --audio`: the same conversation heard from WAV files, by the live loop's own turn."""
+    from assistant.live import Ears, audio_chat
+
+    try:
+        return audio_chat(conversation, Ears(conversation.settings), stream, sys.stdout)
+    finally:
+        conversation.close()

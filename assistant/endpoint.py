@@ -60,6 +60,14 @@ class EndpointConfig:
     start_ratio: float = 0.6
     """Share of voiced frames in the start window needed to start."""
 
+    answer_silence: float | None = None
+    """After a yes/no question: seconds of quiet that end the utterance once what was said is a
+    complete answer (see `answer_speech`); None keeps end_silence for everything."""
+
+    answer_speech: float = 1.5
+    """Seconds of voiced speech up to which an utterance counts as a complete short answer ("yes",
+    "not really", "iya betul"); anything longer is a sentence and waits the full end_silence."""
+
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20, 30):
             raise ValueError("frame_ms must be 10, 20 or 30 (what webrtcvad accepts)")
@@ -182,6 +190,10 @@ class EndpointDetector:
             self._silent_run += 1
         config = self.config
         if self._silent_run >= config.frames_for(config.end_silence):
+            return self._build(END_OF_SPEECH)
+        if (config.answer_silence is not None and self._silent_run >= config.frames_for(config.answer_silence)
+                and self._voiced * config.frame_ms / 1000 <= config.answer_speech):
+            # "Yes" needs no long pause to be finished; an older person's sentence does.
             return self._build(END_OF_SPEECH)
         if len(self._frames) >= config.frames_for(config.max_utterance):
             return self._build(MAX_LENGTH)

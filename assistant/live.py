@@ -167,10 +167,28 @@ class Ears:
 
         language = self._fixed or detect_language(samples, self._settings)
         recogniser = self._get(language)
+        if phrases and fallback and hasattr(recogniser, "hear_answer"):
+            return self._hear_answer(recogniser, samples, phrases, language)
         transcript = self._decode(recogniser, samples, phrases)
         if phrases and fallback and not transcript.text:
             transcript = self._decode(recogniser, samples, None)
         return transcript
+
+    def _hear_answer(self, recogniser, samples: np.ndarray, phrases: list[str], language: str):
+        """Whisper after a yes/no question: the expected phrase the model itself finds likeliest.
+
+        An answer it cannot tell comes back empty and unsure, never as a guess (the conversation
+        asks again); a sentence instead of an answer is heard freely.
+        """
+        from assistant import closed_set
+        from assistant.recogniser import Transcript
+
+        choice = recogniser.hear_answer(samples, closed_set.classes_of(phrases, language))
+        if choice.outcome == closed_set.ANSWER:
+            return Transcript(choice.phrase, choice.share, True)
+        if choice.outcome == closed_set.UNCLEAR:
+            return Transcript("", 0.0, True, unsure=True)
+        return self._decode(recogniser, samples, None)
 
     def start_hearing(self, phrases: list[str] | None = None) -> "Hearing | None":
         """Hear while the person speaks, when the recogniser decodes as it is fed (Vosk) and the
@@ -307,12 +325,23 @@ class SpokenLoop:
                 self.sleep(delay)
                 refresh()
 
-    def capture(self, on_speech=None):
+    def capture(self, on_speech=None, answer: bool = False):
+        """One utterance; `answer`: a yes/no question was asked, so a short answer ends sooner."""
         from assistant.endpoint import EndpointConfig, capture
 
-        config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout)
+        config = EndpointConfig.from_settings(self.settings, listen_timeout=self.listen_timeout,
+                                              answer_silence=self._answer_silence() if answer else None)
         self.microphone.flush()  # what was said before activation is not for us
         return capture(self.microphone.blocks(), config, on_speech=on_speech)
+
+    def _answer_silence(self) -> float | None:
+        from assistant.recogniser import load_profile
+
+        language = getattr(self.handle_turn, "language", None) or self.language
+        try:
+            return load_profile(language).answer_end_silence
+        except AssistantError:
+            return None
 
     def run(self) -> int:
         self.open_microphone()
@@ -343,7 +372,7 @@ class SpokenLoop:
             _note(str(error))
             return
         try:
-            utterance = self.capture(hearing.feed if hearing else None)
+            utterance = self.capture(hearing.feed if hearing else None, answer=bool(phrases))
         except DeviceError as error:
             _note(str(error))
             self.mouth.say(reply_text(self.language, "device_error"))
@@ -354,27 +383,13 @@ class SpokenLoop:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
         try:
-            if hearing is not None:
-                transcript = hearing.result(utterance.audio)
-            else:
-                transcript = self.ears.hear(utterance.audio, phrases) if phrases else self.ears.hear(utterance.audio)
+            heard = hearing.result(utterance.audio) if hearing is not None else None
+            transcript, reply = spoken_turn(self.ears, self.handle_turn, utterance.audio, self.language, heard)
         except AssistantError as error:  # ModelError, KnowledgeError: say so, keep listening
             _note(str(error))
             return
-        if not transcript.text:
-            self.mouth.say(reply_text(self.language, "heard_nothing"))
-            return
         log.info("heard %.1f s, confidence %.2f%s", utterance.seconds, transcript.confidence,
                  " (unsure)" if transcript.unsure else "")
-        heard_unsure = getattr(self.handle_turn, "heard_unsure", None)
-        try:
-            if transcript.unsure and heard_unsure is not None:
-                reply = heard_unsure(transcript.text)
-            else:
-                reply = self.handle_turn(transcript.text)
-        except AssistantError as error:
-            _note(str(error))
-            return
         self.mouth.say(reply, self._follow_conversation())
 
     def _follow_conversation(self) -> str | None:
@@ -402,6 +417,55 @@ class SpokenLoop:
     def recover_microphone(self) -> None:
         self.microphone.close()
         self.open_microphone()
+
+
+def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: str, transcript=None):
+    """One spoken turn, shared by the live loop and `chat --audio`: (what was heard, the reply).
+
+    The utterance is heard with the listening the conversation asks for (free, or the answers and
+    commands after a yes/no question); `transcript` is given when it was heard while captured.
+    An answer the hearing could not tell is asked again, never guessed.
+    """
+    if transcript is None:
+        phrases = _expected_phrases(handle_turn)
+        transcript = ears.hear(samples, phrases) if phrases else ears.hear(samples)
+    if not transcript.text:
+        misheard = getattr(handle_turn, "misheard", None)
+        if transcript.unsure and misheard is not None:
+            return transcript, misheard()
+        return transcript, reply_text(language, "heard_nothing")
+    heard_unsure = getattr(handle_turn, "heard_unsure", None)
+    if transcript.unsure and heard_unsure is not None:
+        return transcript, heard_unsure(transcript.text)
+    return transcript, handle_turn(transcript.text)
+
+
+def audio_chat(conversation, ears, stream, out: TextIO) -> int:
+    """`chat --json --audio`: each line names a WAV file heard as the person's next turn."""
+    import json
+
+    from assistant.audio import load_wav
+
+    def emit(reply: str, transcript: str) -> None:
+        payload = {**conversation.turn.to_dict(), "reply": reply, "transcript": transcript}
+        print(json.dumps(payload, ensure_ascii=False), file=out, flush=True)
+
+    for raw in stream:
+        path = raw.decode("utf-8", errors="replace").strip() if isinstance(raw, bytes) else raw.strip()
+        if not path:
+            continue
+        language = conversation.language or home_language(conversation.settings)
+        try:
+            samples = load_wav(path)
+            transcript, reply = spoken_turn(ears, conversation, samples, language)
+        except AssistantError as error:  # a missing or broken recording, a model that failed
+            _note(str(error))
+            emit(reply_text(language, "heard_nothing"), "")
+            continue
+        if conversation.language:
+            ears.keep_language(conversation.language)
+        emit(reply, transcript.text)
+    return 0
 
 
 def _expected_phrases(handle_turn) -> list[str] | None:

@@ -15,7 +15,7 @@ import os
 import platform
 import threading
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -93,6 +93,17 @@ class RecognitionProfile:
     whisper_unsure_below: float = 0.0
     """A free transcript less confident than this is marked unsure (0 never)."""
 
+    answer_share: float = 0.8
+    """After a yes/no question, the share of the likelihood of yes and no together that a yes (or
+    a no) must hold for Whisper's closed-set hearing to take it; below it the answer is unclear."""
+
+    answer_end_silence: float = 0.6
+    """Seconds of quiet that end an utterance after a yes/no question once what was said is a
+    complete answer (a sentence still waits the full settings.audio.end_of_speech_silence)."""
+
+    written_forms: dict = field(default_factory=dict)
+    """Canonical word of intents/<lang>/language.yaml -> how Whisper writes it (dont -> don't)."""
+
 
 @lru_cache(maxsize=None)
 def load_profile(language: str) -> RecognitionProfile:
@@ -104,6 +115,8 @@ def load_profile(language: str) -> RecognitionProfile:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise KnowledgeError(f"{path}: cannot read the voice profile ({error})") from None
     values = {key: tuple(value) if isinstance(value, list) else value for key, value in table.items()}
+    if not isinstance(values.get("written_forms", {}), dict):
+        raise KnowledgeError(f"{path}: [recognition] written_forms must be a table of word = \"written form\"")
     try:
         profile = RecognitionProfile(language=language, **values)
     except TypeError as error:
@@ -303,7 +316,8 @@ class WhisperRecogniser:
 
     def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
                  hints: tuple[str, ...] = (), prompt: str = "", unsure_below: float = 0.0,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, answer_share: float = 0.8,
+                 written_forms: dict | None = None) -> None:
         self.language = language
         self._model = _whisper_model(str(model_dir))
         self._whisper_language = whisper_language or language
@@ -312,6 +326,8 @@ class WhisperRecogniser:
         self._prompt_text = prompt
         self._unsure_below = unsure_below
         self._options = dict(options or {})
+        self._answer_share = answer_share
+        self._written = dict(written_forms or {})
         self._grammar: list[str] | None = None
         self._chunks: list[np.ndarray] = []
 
@@ -433,6 +449,25 @@ class WhisperRecogniser:
     def reset(self) -> None:
         self._chunks = []
 
+    def hear_answer(self, samples: np.ndarray, classes: dict[str, str]):
+        """Which expected phrase was said (closed_set.Choice): each phrase of `classes` (phrase ->
+        yes, no, unsure, sometimes or a command) is scored against the audio by the model itself."""
+        from assistant import closed_set
+        from assistant.knowledge import load_knowledge
+
+        samples = np.asarray(samples, dtype=np.int16)
+        if _is_silent(samples) or len(samples) > 25 * SAMPLE_RATE or not classes:
+            return closed_set.Choice(closed_set.FREE)
+        spoken = closed_set.spoken_forms(load_knowledge().pack(self.language).language.spelling)
+        audio = samples.astype(np.float32) / 32768.0
+        with _whisper_lock:
+            scores, free_text = closed_set.score(self._model, audio, classes, self._written,
+                                                 self._whisper_language, spoken)
+        choice = closed_set.decide(scores, _normalise(free_text), closed_set.Rules(share=self._answer_share))
+        log.debug("closed set: %s %r (%s, share %.2f); free listen %r", choice.outcome, choice.phrase,
+                  choice.kind, choice.share, choice.free_text)
+        return choice
+
     def language_scores(self, samples: np.ndarray, choices: tuple[str, ...]) -> dict[str, float]:
         """Whisper's probability for each of `choices`; empty when this model cannot tell."""
         if not self.multilingual or _is_silent(samples):
@@ -486,6 +521,8 @@ def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperR
         hints=profile.hint_words,
         prompt=profile.prompt,
         unsure_below=profile.whisper_unsure_below,
+        answer_share=profile.answer_share,
+        written_forms=profile.written_forms,
     )
 
 

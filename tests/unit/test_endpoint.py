@@ -176,3 +176,22 @@ def test_on_speech_gets_nothing_when_nobody_speaks():
     streamed: list[np.ndarray] = []
     utterance = capture(frames_of(quiet(3.0), BLOCK), EndpointConfig(listen_timeout=2.0), on_speech=streamed.append)
     assert utterance.reason == TIMEOUT and streamed == []
+
+
+def _frames_until_end(voiced: int, config: EndpointConfig) -> int:
+    decisions = iter([True] * voiced + [False] * 200)
+    detector = EndpointDetector(config, is_speech=lambda frame: next(decisions))
+    frame = np.zeros(480, dtype=np.int16)
+    for count in range(1, voiced + 200):
+        if detector.feed(frame) is not None:
+            return count
+    raise AssertionError("never ended")
+
+
+def test_a_short_answer_ends_after_the_answer_silence_and_a_sentence_after_the_full_one():
+    # 30 ms frames: 0.6 s of answer silence is 20 frames, the full 1.2 s is 40.
+    exact = dict(start_window=1, start_ratio=1.0, pre_roll=0.0, tail=0.0)
+    after_question = EndpointConfig(answer_silence=0.6, answer_speech=1.5, **exact)
+    assert _frames_until_end(20, after_question) == 20 + 20  # "yes": 0.6 s of speech
+    assert _frames_until_end(60, after_question) == 60 + 40  # a 1.8 s sentence waits the full silence
+    assert _frames_until_end(20, EndpointConfig(**exact)) == 20 + 40  # free speech: always the full wait

@@ -1,0 +1,150 @@
+"""Spoken answers after a yes/no question, heard the way the live loop hears them (Ears.hear with the
+conversation's listening phrases: Whisper's closed-set hearing), in both languages.
+
+Every answer form of the spoken-conversations issue is said by several espeak-ng voices at two
+rates, clean and with pink noise 10-15 dB under the speech. What counts is what the dialogue reads
+from what was heard (match_answer / match_command), because that is what is recorded. A yes heard
+as a no, or a no as a yes, is a missed or an invented symptom on a danger screen: never allowed.
+An unclear answer is allowed (the question is asked again), within the measured bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import speech_maker
+from assistant.audio import load_wav
+from assistant.config import Settings
+from assistant.dialogue import listening_phrases, match_answer, match_command
+from assistant.knowledge import load_knowledge
+from assistant.live import Ears
+
+pytestmark = pytest.mark.audio
+
+# What each form must be read as. "sometimes" records the symptom as present, like yes.
+FORMS = {
+    "en": {
+        "yes": "yes", "yeah": "yes", "yep": "yes", "aye": "yes", "I think so": "yes", "yes, a little": "yes",
+        "no": "no", "nope": "no", "not really": "no", "I don't think so": "no",
+        "repeat that": "repeat", "slower please": "slower", "stop": "stop",
+    },
+    "id": {
+        "iya": "yes", "ya": "yes", "betul": "yes", "bener": "yes", "he'eh": "yes", "iya betul": "yes",
+        "sudah": "yes",
+        "tidak": "no", "nggak": "no", "enggak": "no", "ndak": "no", "gak": "no", "belum": "no",
+        "tidak juga": "no",
+        "ulangi": "repeat", "lebih pelan": "slower", "berhenti": "stop",
+    },
+}
+# Said instead of yes or no: heard freely, never forced onto an answer.
+SENTENCES = {"en": ["only the left one", "my chest hurts when I walk"],
+             "id": ["dada saya sakit kalau berjalan"]}
+VOICES = {"en": ("en-us", "en-gb", "en-us+f3"), "id": ("id", "id+f3", "id+m3")}
+RATES = (130, 165)
+NOISE_BELOW_DB = (10, 15)
+# Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move):
+# en yes/no 26/30 (87%), commands 6/9, one heard as something else ("slower please" heard freely as
+# "slow her please"); id yes/no 30/42 (71%), commands 2/9 (espeak-ng's "ulangi" is heard as
+# "tidak"), 4 heard as something else; no yes/no swap in either. Most misses are "asked again"
+# (unclear), which costs a turn, not a symptom. The bar is what was measured: raise it when the
+# hearing improves, never lower it without a reason. "wrong" counts answers heard as another
+# class, not merely asked again.
+BARS = {"en": {"yes_no": 0.86, "commands": 0.66, "wrong": 1},
+        "id": {"yes_no": 0.71, "commands": 0.22, "wrong": 4}}
+YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
+
+
+@dataclass(frozen=True)
+class Heard:
+    said: str
+    want: str
+    voice: str
+    condition: str
+    transcript: str
+    read_as: str
+
+    @property
+    def swapped(self) -> bool:
+        return (self.want in YES_SIDE and self.read_as in NO_SIDE) or (self.want in NO_SIDE and self.read_as in YES_SIDE)
+
+
+def _renderings(language: str, folder):
+    """(form, voice, condition, wav): each form in every voice, the rate and noise rotating."""
+    made = []
+    for index, said in enumerate([*FORMS[language], *SENTENCES[language]]):
+        for turn, voice in enumerate(VOICES[language]):
+            rate = RATES[(index + turn) % len(RATES)]
+            raw = speech_maker.speak(said, folder / f"{language}-{index}-{turn}.raw.wav", voice, rate)
+            if (index + turn) % 2:
+                below = NOISE_BELOW_DB[(index // 2 + turn) % len(NOISE_BELOW_DB)]
+                wav = speech_maker.with_noise_below(raw, folder / f"{language}-{index}-{turn}.wav", below)
+                condition = f"pink noise {below} dB under"
+            else:
+                wav = speech_maker.convert(raw, folder / f"{language}-{index}-{turn}.wav", rate=16000)
+                condition = "clean"
+            made.append((said, f"{voice}@{rate}", condition, wav))
+    return made
+
+
+def _share(heard: list[Heard]) -> float:
+    return sum(h.read_as == h.want for h in heard) / max(1, len(heard))
+
+
+def _rate(heard: list[Heard]) -> str:
+    return f"{sum(h.read_as == h.want for h in heard)}/{len(heard)} ({_share(heard):.0%})"
+
+
+def _read(text: str, pack) -> str:
+    if not text:
+        return "unclear"
+    return match_command(text, pack) or match_answer(text, pack) or "sentence"
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
+    pack = load_knowledge().pack(language)
+    ears = Ears(Settings(language=language))
+    phrases = listening_phrases(pack)
+    folder = audio_dir / f"answers-{language}"
+    folder.mkdir(exist_ok=True)
+    heard = []
+    for said, voice, condition, wav in _renderings(language, folder):
+        transcript = ears.hear(load_wav(wav), phrases)
+        want = FORMS[language].get(said, "sentence")
+        heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
+
+    answers = [h for h in heard if h.want != "sentence"]
+    yes_no = [h for h in answers if h.want in ("yes", "no")]
+    commands = [h for h in answers if h.want not in ("yes", "no")]
+    swaps = [h for h in answers if h.swapped]
+    # Heard as something else than said, not merely asked again.
+    wrong = [h for h in answers if h.read_as not in (h.want, "unclear")]
+    with_noise = [h for h in answers if h.condition != "clean"]
+    print(f"\n[answers {language}] yes/no {_rate(yes_no)}, commands {_rate(commands)}; "
+          f"clean {_rate([h for h in answers if h.condition == 'clean'])}, noisy {_rate(with_noise)}; "
+          f"unclear (asked again) {sum(h.read_as == 'unclear' for h in answers)}, heard as something else "
+          f"{len(wrong)}, yes/no swaps {len(swaps)}")
+    for h in heard:
+        if h.read_as != h.want:
+            print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
+    assert not swaps, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in swaps]
+    assert _share(yes_no) >= BARS[language]["yes_no"]
+    assert _share(commands) >= BARS[language]["commands"]
+    assert len(wrong) <= BARS[language]["wrong"], wrong
+    # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
+    sentences = [h for h in heard if h.want == "sentence"]
+    assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_noise_after_a_question_is_never_heard_as_an_answer(language, audio_dir):
+    """Scoring always finds some phrase likeliest; on a street's rumble or a fan's hiss that must
+    not become a yes or a no."""
+    pack = load_knowledge().pack(language)
+    ears = Ears(Settings(language=language))
+    for kind, level in (("brownnoise", 0.3), ("whitenoise", 0.05), ("pinknoise", 0.2)):
+        wav = speech_maker.noise(audio_dir / f"answer-noise-{kind}.wav", 2.0, kind, level)
+        heard = ears.hear(load_wav(wav), listening_phrases(pack))
+        assert heard.text == "", f"{kind} heard as '{heard.text}'"

@@ -1,0 +1,66 @@
+"""The one spoken turn the live loop and `chat --audio` share, with scripted ears (the real hearing
+is tested on real speech in tests/audio)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+
+from assistant.config import Settings
+from assistant.dialogue import Conversation
+from assistant.knowledge import load_knowledge
+from assistant.live import audio_chat, spoken_turn
+from assistant.recogniser import Transcript
+
+EN = load_knowledge().pack("en")
+
+
+class Ears:
+    def __init__(self, transcripts):
+        self.transcripts = list(transcripts)
+        self.asked = []
+
+    def hear(self, samples, phrases=None, fallback=True):
+        self.asked.append(phrases)
+        return self.transcripts.pop(0)
+
+    def keep_language(self, language):
+        pass
+
+
+def test_an_answer_the_hearing_cannot_tell_gets_the_question_again_and_records_nothing():
+    conversation = Conversation(Settings(language="en"))
+    ears = Ears([Transcript("my calf cramps when i walk", 0.9, True), Transcript("", 0.0, True, unsure=True)])
+    _, asking = spoken_turn(ears, conversation, np.zeros(1600, np.int16), "en")
+    before = conversation.state.findings
+    heard, reply = spoken_turn(ears, conversation, np.zeros(1600, np.int16), "en")
+    assert heard.text == "" and ears.asked[1] and "yes" in ears.asked[1]
+    again = EN.reply("answer_unclear")
+    # The same question again, after saying it was not caught.
+    assert reply.startswith(again) and asking.endswith(reply[len(again):].strip())
+    assert conversation.turn.expect == "yes_no" and conversation.state.findings == before
+
+
+def test_nothing_heard_says_so_without_moving_the_conversation():
+    conversation = Conversation(Settings(language="en"))
+    _, reply = spoken_turn(Ears([Transcript("", 0.0, True)]), conversation, np.zeros(1600, np.int16), "en")
+    assert reply == EN.reply("heard_nothing") and conversation.state.heard == ()
+
+
+def test_chat_audio_answers_every_line_and_a_missing_file_gets_a_reply_object(tmp_path, capsys):
+    import wave
+
+    good = tmp_path / "turn.wav"
+    with wave.open(str(good), "wb") as file:
+        file.setnchannels(1), file.setsampwidth(2), file.setframerate(16000)
+        file.writeframes(np.zeros(16000, np.int16).tobytes())
+    conversation = Conversation(Settings(language="en"))
+    out = io.StringIO()
+    stream = io.BytesIO(f"{good}\n{tmp_path / 'gone.wav'}\n".encode())
+    audio_chat(conversation, Ears([Transcript("my calf cramps when i walk", 0.9, True)]), stream, out)
+    told, missing = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert told["transcript"] == "my calf cramps when i walk" and told["expect"] == "yes_no"
+    assert missing["transcript"] == "" and missing["reply"] == EN.reply("heard_nothing")
+    assert "gone.wav" in capsys.readouterr().err
