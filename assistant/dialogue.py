@@ -192,6 +192,14 @@ class Dialogue:
             return self._emit(state, self._again(state, "heard_unsure"))
         return self._emit(*self._after_description(state, findings, result))
 
+    def misheard(self, state: State) -> tuple[State, Turn]:
+        """An answer the hearing could not tell apart (yes or no?): asked again, never guessed, and
+        counted like any unclear answer, so it ends kindly (naming the open sign) rather than loop."""
+        state = replace(state, heard=state.heard + ("[unclear answer]",))
+        if state.pending is None:
+            return self._emit(*self._unclear(state, "free_unclear"))
+        return self._emit(*self._unclear(state, "answer_unclear", repeat_question=True))
+
     # ---- the phases -----------------------------------------------------------------------
 
     def _after_answer(self, state: State, findings: Findings, answer: str | None, result: Triage):
@@ -666,9 +674,8 @@ class Conversation:
 
     def misheard(self) -> str:
         """An answer the hearing could not tell apart (yes or no?): the question again, no guess."""
-        pack = self.dialogue.knowledge.pack(self.language or "en")
-        sentences = pack.reply_sentences("answer_unclear") + self.dialogue._pending_question(self.state)
-        self.turn = replace(self.turn, reply=" ".join(sentences), command=None, voice=None)
+        self.state, self.turn = self.dialogue.misheard(self.state)
+        self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
         return self.turn.reply
 
     def close(self) -> None:

@@ -426,12 +426,14 @@ def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: s
     commands after a yes/no question); `transcript` is given when it was heard while captured.
     An answer the hearing could not tell is asked again, never guessed.
     """
+    phrases = _expected_phrases(handle_turn)
     if transcript is None:
-        phrases = _expected_phrases(handle_turn)
         transcript = ears.hear(samples, phrases) if phrases else ears.hear(samples)
     if not transcript.text:
         misheard = getattr(handle_turn, "misheard", None)
-        if transcript.unsure and misheard is not None:
+        # Speech after a question that gave no words counts as an unclear answer too: asked again,
+        # then a kind ending that names the open sign, never the same question for ever.
+        if (transcript.unsure or phrases) and misheard is not None:
             return transcript, misheard()
         return transcript, reply_text(language, "heard_nothing")
     heard_unsure = getattr(handle_turn, "heard_unsure", None)
@@ -460,7 +462,7 @@ def audio_chat(conversation, ears, stream, out: TextIO) -> int:
             transcript, reply = spoken_turn(ears, conversation, samples, language)
         except AssistantError as error:  # a missing or broken recording, a model that failed
             _note(str(error))
-            emit(reply_text(language, "heard_nothing"), "")
+            emit(reply_text(language, "recording_unreadable"), "")
             continue
         if conversation.language:
             ears.keep_language(conversation.language)

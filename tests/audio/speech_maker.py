@@ -178,6 +178,13 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
         with_noise(soft, out, "whitenoise", 0.005)
         soft.unlink()
         return out
+    if condition == "kitchen-radio":  # music on a kitchen radio and a tap running (spoken conversations)
+        music = with_tones(source, out.with_name(out.stem + ".music.wav"), (220, 330, 440), 0.03, tremolo=True)
+        with_noise(music, out, "pinknoise", 0.01)
+        music.unlink()
+        return out
+    if condition == "car-16k":  # the low rumble inside a car, on a 16 kHz microphone
+        return _noise_then_rate(source, out, "brownnoise", 0.05, 16000)
     if condition == "fan-hum":  # mains hum and a fan's rush
         hummed = with_hum(source, out.with_name(out.stem + ".hum.wav"))
         with_noise(hummed, out, "whitenoise", 0.015)
@@ -308,4 +315,29 @@ def with_noise_below(source: Path, out: Path, below_db: float, kind: str = "pink
         file.setsampwidth(2)
         file.setframerate(16000)
         file.writeframes(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
+    return out
+
+
+_HIBARI = {}
+
+
+def speak_hibari(text: str, out: Path, speed: float = 0.9) -> Path:
+    """Render `text` with hibari-tts's English "heart" voice (24 kHz mono 16-bit): a neural test
+    voice, far closer to a person than espeak-ng; seed 0, so every run makes the same audio."""
+    import wave
+
+    import numpy as np
+    from hibari import Hibari
+
+    if "heart" not in _HIBARI:
+        _HIBARI["heart"] = Hibari(threads=2)
+    tts = _HIBARI["heart"]
+    audio = np.asarray(tts(text, speed=speed, seed=0), dtype=np.float32)
+    samples = (np.clip(audio, -1.0, 1.0) * 32000).astype("<i2")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(out), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(int(tts.sample_rate))
+        file.writeframes(samples.tobytes())
     return out

@@ -30,7 +30,7 @@ def test_a_spoken_conversation_through_chat_audio_survives_a_missing_file(tmp_pa
     greeting, told, broken, answered = objects
     assert "transcript" not in greeting
     assert "cramp" in told["transcript"] and told["expect"] == "yes_no"
-    assert broken["transcript"] == "" and broken["reply"] == load_knowledge().pack("en").reply("heard_nothing")
+    assert broken["transcript"] == "" and broken["reply"] == load_knowledge().pack("en").reply("recording_unreadable")
     assert broken["expect"] == "yes_no", "a broken file changes nothing in the conversation"
     assert answered["transcript"] == "yes"
     assert load_knowledge().pack("en").reply("answer_unclear") not in answered["reply"]

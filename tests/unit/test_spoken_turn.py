@@ -62,5 +62,21 @@ def test_chat_audio_answers_every_line_and_a_missing_file_gets_a_reply_object(tm
     audio_chat(conversation, Ears([Transcript("my calf cramps when i walk", 0.9, True)]), stream, out)
     told, missing = [json.loads(line) for line in out.getvalue().splitlines()]
     assert told["transcript"] == "my calf cramps when i walk" and told["expect"] == "yes_no"
-    assert missing["transcript"] == "" and missing["reply"] == EN.reply("heard_nothing")
+    assert missing["transcript"] == "" and missing["reply"] == EN.reply("recording_unreadable")
     assert "gone.wav" in capsys.readouterr().err
+
+
+def test_answers_the_hearing_cannot_tell_end_kindly_instead_of_looping():
+    """Counted like any unclear answer: after two re-asks the conversation ends, naming the open
+    danger sign, and the diary keeps the turns."""
+    from assistant import diary
+
+    conversation = Conversation(Settings(language="en"))
+    unclear = Transcript("", 0.0, True, unsure=True)
+    ears = Ears([Transcript("my calf cramps when i walk", 0.9, True), unclear, unclear, unclear])
+    replies = [spoken_turn(ears, conversation, np.zeros(1600, np.int16), "en")[1] for _ in range(4)]
+    assert replies[1].startswith(EN.reply("answer_unclear")) and replies[2].startswith(EN.reply("answer_unclear"))
+    assert replies[3].startswith(EN.reply("unclear_end")) and conversation.turn.done
+    assert EN.screens["clot_signs"].if_unsure.text in replies[3]
+    [entry] = diary.load()
+    assert len(entry.heard) == 4 and entry.heard[1] == "[unclear answer]"
