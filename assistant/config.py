@@ -108,6 +108,19 @@ class DiarySettings:
 
 
 @dataclass(frozen=True)
+class RecognitionSettings:
+    engine: str = ""
+    """"" for the voice profile's own engine, or "wyoming" for a Wyoming speech-to-text service
+    (wyoming-faster-whisper on a stronger machine at home); the local engine stays the fallback."""
+
+    uri: str = ""
+    """The service's address, e.g. tcp://192.168.1.20:10300 (only used with engine = "wyoming")."""
+
+    timeout: float = 20.0
+    """Seconds to wait for the service before hearing with the local engine instead."""
+
+
+@dataclass(frozen=True)
 class Settings:
     language: str = "en"
     """Language spoken to the assistant: en, id or auto (detected from the words)."""
@@ -126,6 +139,7 @@ class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     diary: DiarySettings = field(default_factory=DiarySettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
 
     def emergency_numbers(self, language: str) -> tuple[str, ...]:
         return getattr(self.emergency, language)
@@ -191,6 +205,10 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         for number in numbers:
             if not number.replace(" ", "").isdigit():
                 problems.append(f"emergency.{language}: '{number}' is not a phone number (digits only)")
+    if settings.recognition.engine not in ("", "wyoming"):
+        problems.append(f"recognition.engine must be \"wyoming\" or empty, not '{settings.recognition.engine}'")
+    if settings.recognition.engine == "wyoming" and not settings.recognition.uri.startswith("tcp://"):
+        problems.append("recognition.uri must be the Wyoming service's address, like tcp://192.168.1.20:10300")
     if not 0.5 <= settings.voice.rate <= 1.5:
         problems.append(f"voice.rate must be between 0.5 and 1.5, not {settings.voice.rate}")
     if not 0.1 <= settings.voice.volume <= 1.0:

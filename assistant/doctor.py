@@ -368,6 +368,29 @@ def check_sound_system(settings: Settings | ConfigError) -> Result:
                   "pulseaudio --start   (or: sudo apt-get install -y pulseaudio alsa-utils, then reboot)")
 
 
+def _probe_asr_languages(uri: str) -> set[str]:
+    from assistant.remote import asr_languages
+
+    return asr_languages(uri)
+
+
+def check_speech_service(settings: Settings | ConfigError) -> Result:
+    """A configured Wyoming speech-to-text service answers and offers the languages in use."""
+    if isinstance(settings, ConfigError) or settings.recognition.engine != "wyoming":
+        return Result("speech service", True, "none configured: this device hears by itself")
+    uri = settings.recognition.uri
+    try:
+        offered = _probe_asr_languages(uri)
+    except AssistantError as error:
+        return Result("speech service", False, f"{error}; this device hears by itself meanwhile",
+                      f"start the wyoming-faster-whisper service on that machine, or check recognition.uri ({uri})")
+    missing = [language for language in _languages(settings) if language not in offered]
+    if missing:
+        return Result("speech service", False, f"{uri} does not offer {', '.join(missing)}",
+                      "start the service with a multilingual Whisper model (not a .en one)")
+    return Result("speech service", True, f"{uri} answers, offering {', '.join(_languages(settings))}")
+
+
 CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_settings,
     check_espeak,
@@ -376,6 +399,7 @@ CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_input_device,
     check_output_device,
     check_models,
+    check_speech_service,
     check_private_files,
     check_service,
     check_disk,

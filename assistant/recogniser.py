@@ -496,7 +496,19 @@ def _engine_for(profile: RecognitionProfile) -> str:
 
 
 def load_recogniser(language: str, settings=None) -> Recogniser:
-    """A fresh recogniser for `language` on a shared, already loaded model."""
+    """A fresh recogniser for `language` on a shared, already loaded model; with
+    recognition.engine = "wyoming" in the settings, the Wyoming service, this one as its fallback."""
+    recognition = getattr(settings, "recognition", None)
+    if recognition is not None and recognition.engine == "wyoming":
+        from assistant.remote import RemoteRecogniser
+
+        return RemoteRecogniser(recognition.uri, language, lambda: load_local_recogniser(language),
+                                timeout=recognition.timeout)
+    return load_local_recogniser(language)
+
+
+def load_local_recogniser(language: str) -> Recogniser:
+    """The engine and model voices/<lang>.toml names for this device."""
     from assistant import models
 
     profile = load_profile(language)
@@ -528,7 +540,7 @@ def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperR
 
 def recognise(samples: np.ndarray, language: str, settings=None) -> Transcript:
     recogniser = load_recogniser(language, settings)
-    if isinstance(recogniser, WhisperRecogniser):
+    if hasattr(recogniser, "transcribe"):  # Whisper, and a Wyoming service: the utterance whole
         return recogniser.transcribe(samples)
     # Vosk is fed in 0.2 s blocks, the way the microphone delivers audio.
     step = SAMPLE_RATE // 5

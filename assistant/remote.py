@@ -1,0 +1,179 @@
+"""Speech recognition on a stronger machine at home, over the Wyoming protocol.
+
+A Raspberry Pi in the hall can send each utterance to a wyoming-faster-whisper service with a
+larger Whisper model (the way up for Indonesian). The person must never be left unheard because
+that machine is asleep: when the service cannot be reached or does not answer in time, the
+utterance is heard by the local engine at once, one line says why, and the service is tried again
+only after a back-off (so a switched-off server does not cost every turn a timeout).
+
+These are the only connections the assistant opens at run time, and only to the configured address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from urllib.parse import urlparse
+
+import numpy as np
+
+from assistant.recogniser import SAMPLE_RATE
+from assistant.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+CHUNK_SAMPLES = SAMPLE_RATE // 10
+"""Audio goes out in 0.1 s chunks, as a satellite streams it."""
+FIRST_BACK_OFF = 30.0
+"""Seconds before an unreachable service is tried again; doubled each time, up to MAX_BACK_OFF."""
+MAX_BACK_OFF = 600.0
+
+
+class _BrokeOff(Exception):
+    """The service hung up before it answered."""
+
+
+def _address(uri: str) -> tuple[str, int]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "tcp" or not parsed.hostname or not parsed.port:
+        raise ModelError(f"recognition.uri '{uri}' is not a Wyoming address like tcp://192.168.1.20:10300")
+    return parsed.hostname, parsed.port
+
+
+async def _transcribe(uri: str, samples: np.ndarray, language: str) -> str:
+    from wyoming.asr import Transcribe, Transcript
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncTcpClient
+
+    host, port = _address(uri)
+    pcm = np.asarray(samples, dtype="<i2").tobytes()
+    step = CHUNK_SAMPLES * 2
+    async with AsyncTcpClient(host, port) as client:
+        await client.write_event(Transcribe(language=language).event())
+        await client.write_event(AudioStart(rate=SAMPLE_RATE, width=2, channels=1).event())
+        for start in range(0, len(pcm), step):
+            await client.write_event(AudioChunk(rate=SAMPLE_RATE, width=2, channels=1, audio=pcm[start:start + step]).event())
+        await client.write_event(AudioStop().event())
+        while True:
+            event = await client.read_event()
+            if event is None:
+                raise _BrokeOff("it closed the connection before it answered")
+            if Transcript.is_type(event.type):
+                return Transcript.from_event(event).text or ""
+
+
+def transcribe_remote(uri: str, samples: np.ndarray, language: str, timeout: float) -> str:
+    """The service's transcript; raises ModelError with a caregiver's reason when it fails."""
+    try:
+        return asyncio.run(asyncio.wait_for(_transcribe(uri, samples, language), timeout))
+    except asyncio.TimeoutError:
+        raise ModelError(f"the speech service at {uri} did not answer within {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise ModelError(f"the speech service at {uri} is not running (connection refused)") from None
+    except (_BrokeOff, ConnectionResetError, BrokenPipeError) as error:
+        raise ModelError(f"the speech service at {uri} stopped mid-utterance ({error or 'connection reset'})") from None
+    except OSError as error:
+        raise ModelError(f"the speech service at {uri} cannot be reached ({error.strerror or error})") from None
+
+
+async def _describe(uri: str):
+    from wyoming.client import AsyncTcpClient
+    from wyoming.info import Describe, Info
+
+    host, port = _address(uri)
+    async with AsyncTcpClient(host, port) as client:
+        await client.write_event(Describe().event())
+        while True:
+            event = await client.read_event()
+            if event is None:
+                raise _BrokeOff("it closed the connection")
+            if Info.is_type(event.type):
+                return Info.from_event(event)
+
+
+def asr_languages(uri: str, timeout: float = 5.0) -> set[str]:
+    """The languages a Wyoming speech-to-text service offers (its `describe`), for doctor."""
+    try:
+        info = asyncio.run(asyncio.wait_for(_describe(uri), timeout))
+    except asyncio.TimeoutError:
+        raise ModelError(f"the speech service at {uri} did not answer 'describe' within {timeout:g} s") from None
+    except (OSError, _BrokeOff) as error:
+        raise ModelError(f"the speech service at {uri} cannot be reached ({error})") from None
+    return {language for program in info.asr for model in program.models for language in model.languages}
+
+
+class RemoteRecogniser:
+    """A Wyoming service first, the local recogniser whenever the service fails.
+
+    Follows the Recogniser protocol of assistant.recogniser: audio is collected with accept() and
+    sent whole at finish() (the service hears an utterance once it is over, as Whisper does).
+    """
+
+    def __init__(self, uri: str, language: str, local_factory, timeout: float = 20.0, clock=time.monotonic):
+        from assistant.recogniser import Transcript
+
+        self._transcript = Transcript
+        self.uri = uri
+        self.language = language
+        self.timeout = timeout
+        self._local_factory = local_factory
+        self._local = None
+        self._clock = clock
+        self._retry_at = 0.0
+        self._back_off = FIRST_BACK_OFF
+        self._buffer: list[np.ndarray] = []
+
+    # ---- the Recogniser protocol -------------------------------------------------------------
+
+    def accept(self, samples: np.ndarray):
+        self._buffer.append(np.asarray(samples, dtype=np.int16))
+        return None
+
+    def finish(self):
+        samples = np.concatenate(self._buffer) if self._buffer else np.zeros(0, np.int16)
+        self._buffer = []
+        return self.transcribe(samples)
+
+    def set_grammar(self, phrases):
+        """The service hears freely; the dialogue reads answers from the words as for free speech."""
+
+    def reset(self) -> None:
+        self._buffer = []
+
+    # ---- hearing -----------------------------------------------------------------------------
+
+    def transcribe(self, samples: np.ndarray):
+        if self._clock() >= self._retry_at:
+            try:
+                text = transcribe_remote(self.uri, samples, self.language, self.timeout)
+            except ModelError as error:
+                self._fail(error)
+            else:
+                self._back_off = FIRST_BACK_OFF
+                from assistant.recogniser import _normalise
+
+                text = _normalise(text)
+                return self._transcript(text, 1.0 if text else 0.0, True)
+        return self._local_transcribe(samples)
+
+    def _fail(self, error: ModelError) -> None:
+        self._retry_at = self._clock() + self._back_off
+        print(f"calf-assistant: {error}; hearing with this device's own recogniser, "
+              f"trying the service again in {self._back_off:g} s", file=sys.stderr, flush=True)
+        log.warning("remote recognition failed: %s", error)
+        self._back_off = min(MAX_BACK_OFF, self._back_off * 2)
+
+    def _local_transcribe(self, samples: np.ndarray):
+        from assistant.recogniser import WhisperRecogniser
+
+        if self._local is None:
+            self._local = self._local_factory()
+        if isinstance(self._local, WhisperRecogniser):
+            return self._local.transcribe(samples)
+        self._local.reset()
+        step = SAMPLE_RATE // 5
+        for start in range(0, len(samples), step):
+            self._local.accept(samples[start:start + step])
+        return self._local.finish()
