@@ -19,6 +19,7 @@ import pytest
 import speech_maker
 from assistant import models
 from assistant.recogniser import load_profile
+from processes import free_port, wait_until_listening
 
 pytestmark = pytest.mark.audio
 
@@ -28,12 +29,6 @@ SENTENCES = {
            "I have diabetes and my feet tingle"],
     "id": ["betis saya kram kalau jalan", "betis saya bengkak dan merah", "enakan kalau duduk"],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class WhisperService:
@@ -52,16 +47,7 @@ class WhisperService:
         if profile.prompt:
             command += ["--initial-prompt", profile.prompt]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"wyoming-faster-whisper ended: {self.process.stderr.read()[-2000:]}")
-                time.sleep(0.3)
-        raise AssertionError("wyoming-faster-whisper did not start")
+        wait_until_listening(self.port, self.process, 120)
 
     def stop(self) -> None:
         self.process.kill()

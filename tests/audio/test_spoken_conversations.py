@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from assistant.config import Settings
 from assistant.dialogue import MAX_QUESTIONS, match_answer
 from assistant.evaluation import Patient, load_patients
 from assistant.knowledge import load_knowledge
+from processes import LineReader
 
 pytestmark = pytest.mark.audio
 
@@ -52,21 +51,10 @@ class AudioChat:
             [sys.executable, "-m", "assistant", "chat", "--json", "--audio", "--lang", language],
             cwd=REPO, env=os.environ.copy(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.process.stdout, selectors.EVENT_READ)
-        self.buffer = b""
+        self.reader = LineReader(self.process, TIMEOUT)
 
     def read(self) -> dict:
-        deadline = time.monotonic() + TIMEOUT
-        while b"\n" not in self.buffer:
-            if not self.selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                raise AssertionError("chat --audio gave no answer in time")
-            chunk = os.read(self.process.stdout.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(f"chat --audio ended: {self.process.stderr.read().decode()[-2000:]}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+        return json.loads(self.reader.line())
 
     def hear(self, wav: Path) -> dict:
         self.process.stdin.write(str(wav).encode() + b"\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import selectors
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from assistant import diary
+from processes import LineReader
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
@@ -34,25 +34,8 @@ class Talk:
             [sys.executable, "-m", "assistant", *arguments], cwd=ROOT, env={**os.environ, "PULSE_SERVER": "unix:/none"},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.process.stdout, selectors.EVENT_READ)
-        self.buffer = b""
-
-    def line(self) -> bytes:
-        deadline = time.monotonic() + TIMEOUT
-        while b"\n" not in self.buffer:
-            if not self.selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no reply within {TIMEOUT} s")
-            chunk = os.read(self.process.stdout.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(f"ended early: {self.process.stderr.read().decode()}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
-
-    def send(self, text: str) -> None:
-        self.process.stdin.write(text.encode() + b"\n")
-        self.process.stdin.flush()
+        self.reader = LineReader(self.process, TIMEOUT)
+        self.line, self.send = self.reader.line, self.reader.send
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

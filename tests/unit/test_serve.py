@@ -21,15 +21,10 @@ from wyoming.info import Describe, Info
 
 from assistant.knowledge import load_knowledge
 from assistant.serve import Conversations, spoken_language
+from processes import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Service:
@@ -42,16 +37,7 @@ class Service:
             cwd=ROOT, env=os.environ.copy(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"serve ended: {self.process.stderr.read()}")
-                time.sleep(0.1)
-        raise AssertionError("serve did not start listening")
+        wait_until_listening(self.port, self.process, TIMEOUT)
 
     def stop(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGTERM)
