@@ -121,6 +121,19 @@ class RecognitionSettings:
 
 
 @dataclass(frozen=True)
+class SynthesisSettings:
+    engine: str = ""
+    """"" for this device's own voices, or "wyoming" for a Wyoming text-to-speech service
+    (wyoming-piper at home); espeak-ng speaks whenever the service cannot."""
+
+    uri: str = ""
+    """The service's address, e.g. tcp://192.168.1.20:10200 (only used with engine = "wyoming")."""
+
+    voice: str = ""
+    """The service's voice name (e.g. en_US-lessac-medium); empty for its default."""
+
+
+@dataclass(frozen=True)
 class Settings:
     language: str = "en"
     """Language spoken to the assistant: en, id or auto (detected from the words)."""
@@ -140,6 +153,7 @@ class Settings:
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     diary: DiarySettings = field(default_factory=DiarySettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
 
     def emergency_numbers(self, language: str) -> tuple[str, ...]:
         return getattr(self.emergency, language)
@@ -209,6 +223,10 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         problems.append(f"recognition.engine must be \"wyoming\" or empty, not '{settings.recognition.engine}'")
     if settings.recognition.engine == "wyoming" and not settings.recognition.uri.startswith("tcp://"):
         problems.append("recognition.uri must be the Wyoming service's address, like tcp://192.168.1.20:10300")
+    if settings.synthesis.engine not in ("", "wyoming"):
+        problems.append(f"synthesis.engine must be \"wyoming\" or empty, not '{settings.synthesis.engine}'")
+    if settings.synthesis.engine == "wyoming" and not settings.synthesis.uri.startswith("tcp://"):
+        problems.append("synthesis.uri must be the Wyoming service's address, like tcp://192.168.1.20:10200")
     if not 0.5 <= settings.voice.rate <= 1.5:
         problems.append(f"voice.rate must be between 0.5 and 1.5, not {settings.voice.rate}")
     if not 0.1 <= settings.voice.volume <= 1.0:

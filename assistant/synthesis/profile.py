@@ -34,6 +34,8 @@ class EngineChoice:
     pace: float = 1.0
     """The engine's own speed knob at settings.voice.rate 1.0: hibari `speed` (below 1 is slower),
     Piper `length_scale` (above 1 is slower)."""
+    uri: str = ""
+    """wyoming: the service's address (from the settings, not the voice profile)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ def load_voice(language: str, settings=None) -> VoiceProfile:
     rate_scale = float(getattr(voice_settings, "rate", 1.0))
     volume_scale = float(getattr(voice_settings, "volume", 1.0))
     wanted = str(getattr(voice_settings, "engine", "") or "")
+    remote = getattr(settings, "synthesis", None)
+    if remote is not None and remote.engine == "wyoming":
+        # The caregiver pointed the assistant at a voice service: it speaks first, the device's own
+        # voices (and always espeak-ng) after it.
+        engines = (EngineChoice("wyoming", remote.voice, 1.0, remote.uri), *engines)
+        wanted = "wyoming"
     return VoiceProfile(language, voice, round(rate * rate_scale), min(1.0, volume * volume_scale), pause,
                         rate_scale, engines, wanted)
 

@@ -32,6 +32,8 @@ def engine_installed(choice: EngineChoice) -> bool:
         from assistant.synthesis import piper
 
         return piper.installed(choice.voice)
+    if choice.name == "wyoming":
+        return bool(choice.uri)
     return False
 
 
@@ -61,6 +63,10 @@ def load_engine(choice: EngineChoice):
         from assistant.synthesis.hibari import HibariEngine
 
         return HibariEngine(choice.voice)
+    if choice.name == "wyoming":
+        from assistant.synthesis.wyoming import WyomingEngine
+
+        return WyomingEngine(choice.uri, choice.voice)
     from assistant.synthesis.piper import PiperEngine
 
     return PiperEngine(choice.voice)

