@@ -276,7 +276,7 @@ def _check_device(settings: Settings | ConfigError, kind: str) -> Result:
         wanted = settings.audio.input_device if kind == "input" else settings.audio.output_device
     if wanted and not _device_named(devices, wanted, channels_key):
         return Result(name, False, f"the {what} '{wanted}' from the settings is not connected",
-                      f"plug it back in, or choose another with: calf-assistant setup")
+                      "plug it back in, or choose another with: calf-assistant setup")
     count = sum(d.get(channels_key, 0) > 0 for d in devices)
     return Result(name, True, f"{count} {what}(s) found" + (f"; using '{wanted}'" if wanted else ""))
 

@@ -13,7 +13,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 from assistant import diary
 from assistant.config import DiarySettings, Settings, data_home
