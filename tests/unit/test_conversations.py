@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from assistant.config import Settings, from_table
 from assistant.dialogue import MAX_QUESTIONS, Dialogue
 from assistant.knowledge import COMMANDS, LanguagePack, load_knowledge
 from assistant.reply import spoken_numbers
+from processes import LineReader
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "conversations"
@@ -54,21 +53,13 @@ class Chat:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=ROOT, env=os.environ.copy(),
         )
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.process.stdout, selectors.EVENT_READ)
-        self.buffer = b""
+        self.reader = LineReader(self.process, TIMEOUT)
 
     def read(self) -> dict[str, Any]:
-        deadline = time.monotonic() + TIMEOUT
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.selector.select(timeout=left):
-                raise AssertionError(f"no answer within {TIMEOUT} s (not flushed?); stderr: {self.stderr()}")
-            chunk = os.read(self.process.stdout.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(f"chat ended early; stderr: {self.stderr()}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            line = self.reader.line()
+        except AssertionError as error:
+            raise AssertionError(f"{error} (not flushed?); stderr: {self.stderr()}") from None
         data = json.loads(line)
         assert set(data) == KEYS, data
         return data
@@ -79,7 +70,7 @@ class Chat:
         self.process.stdin.flush()
         answer = self.read()
         # Exactly one object per line: nothing more may follow until the next line is sent.
-        assert not self.buffer, f"more than one object for one line: {self.buffer!r}"
+        assert not self.reader.buffer, f"more than one object for one line: {self.reader.buffer!r}"
         return answer
 
     def close(self) -> int:
