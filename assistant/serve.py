@@ -33,7 +33,8 @@ DEFAULT_URI = "tcp://127.0.0.1:10500"
 IDLE_SECONDS = 300.0
 """Home Assistant keeps a conversation id for about five minutes of silence; so do we."""
 PROGRAM = "calf-assistant"
-ATTRIBUTION_URL = "https://github.com/"
+ATTRIBUTION_URL = ""
+"""No public home page yet; Home Assistant shows the name alone."""
 
 
 def spoken_language(tag: str | None, fallback: str) -> str:
