@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lang(listen)
     _add_json(listen)
     listen.add_argument("--wav", required=True, type=Path, help="recording, any sample rate, mono or stereo")
-    listen.set_defaults(handler="assistant.recogniser:listen_command")
+    listen.set_defaults(handler="assistant.recognition:listen_command")
 
     chat = commands.add_parser("chat", help="typed conversation, one turn per line on standard input")
     _add_lang(chat)

@@ -108,7 +108,7 @@ def _probe_voice_model(name: str):
 
 
 def _probe_profile(language: str):
-    from assistant.recogniser import load_profile
+    from assistant.recognition import load_profile
 
     return load_profile(language)
 
@@ -369,7 +369,7 @@ def check_sound_system(settings: Settings | ConfigError) -> Result:
 
 
 def _probe_asr_languages(uri: str) -> set[str]:
-    from assistant.remote import asr_languages
+    from assistant.recognition.wyoming import asr_languages
 
     return asr_languages(uri)
 

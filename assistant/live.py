@@ -137,7 +137,7 @@ class Ears:
     """The recogniser, loaded once; in 'auto' language each language's one is loaded when first heard."""
 
     def __init__(self, settings):
-        from assistant.recogniser import load_recogniser
+        from assistant.recognition import load_recogniser
 
         self._settings = settings
         self._load = load_recogniser
@@ -163,7 +163,7 @@ class Ears:
         With `fallback`, an utterance that fits none of the phrases is heard again freely, because
         a danger sign said instead of "yes" or "no" must never be lost to the grammar.
         """
-        from assistant.recogniser import detect_language
+        from assistant.recognition import detect_language
 
         language = self._fixed or detect_language(samples, self._settings)
         recogniser = self._get(language)
@@ -181,7 +181,7 @@ class Ears:
         asks again); a sentence instead of an answer is heard freely.
         """
         from assistant import closed_set
-        from assistant.recogniser import Transcript
+        from assistant.recognition import Transcript
 
         choice = recogniser.hear_answer(samples, closed_set.classes_of(phrases, language))
         if choice.outcome == closed_set.ANSWER:
@@ -209,7 +209,7 @@ class Ears:
         recogniser.reset()
 
     def _decode(self, recogniser, samples: np.ndarray, phrases: list[str] | None):
-        from assistant.recogniser import SAMPLE_RATE
+        from assistant.recognition import SAMPLE_RATE
 
         self._prepare(recogniser, phrases)
         # Fed in 0.2 s blocks as a microphone would; Vosk decodes while it is fed.
@@ -335,7 +335,7 @@ class SpokenLoop:
         return capture(self.microphone.blocks(), config, on_speech=on_speech)
 
     def _answer_silence(self) -> float | None:
-        from assistant.recogniser import load_profile
+        from assistant.recognition import load_profile
 
         language = getattr(self.handle_turn, "language", None) or self.language
         try:

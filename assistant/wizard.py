@@ -387,7 +387,7 @@ def record(microphone, seconds: float):
 
 
 def transcribe(samples, language: str, settings: Settings) -> str:
-    from assistant.recogniser import recognise
+    from assistant.recognition import recognise
 
     return recognise(samples, language, settings).text
 
@@ -481,7 +481,7 @@ def step_activation(settings: Settings, options: Options, console: Console) -> S
 
 def _model_names(settings: Settings) -> list[tuple[str, bool]]:
     """(model, required) for the recognisers of the chosen language(s)."""
-    from assistant.recogniser import load_profile
+    from assistant.recognition import load_profile
 
     names: dict[str, bool] = {}
     for language in (LANGUAGES if settings.language == "auto" else (settings.language,)):

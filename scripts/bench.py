@@ -88,7 +88,7 @@ class Case:
 
 
 def cases(languages: list[str]) -> list[Case]:
-    from assistant.recogniser import load_profile
+    from assistant.recognition import load_profile
 
     rows = []
     for lang in languages:
@@ -131,7 +131,7 @@ def machine() -> dict:
                 memory_mb = int(line.split()[1]) // 1024
     except OSError:
         pass
-    from assistant.recogniser import _cpu_threads
+    from assistant.recognition.whisper import _cpu_threads
 
     return {
         "cpu": cpu or "unknown",
@@ -223,7 +223,7 @@ KOREAN_GRAMMAR = ["예", "아니요"]
 
 def _make_recogniser(case: Case):
     from assistant import models
-    from assistant.recogniser import VoskRecogniser, load_profile, whisper_recogniser
+    from assistant.recognition import VoskRecogniser, load_profile, whisper_recogniser
 
     if case.engine == "vosk":
         return VoskRecogniser(models.model_path(case.model), case.speech_lang)
@@ -237,7 +237,7 @@ def _summary(values: list[float]) -> dict:
 
 def worker(case: Case, utterances: list[dict], english: list[str], repeat: int, answer_wav: str = "") -> dict:
     """Measure one engine; runs in a process of its own so peak memory belongs to it alone."""
-    import assistant.recogniser as recogniser_module
+    import assistant.recognition as recogniser_module
     from assistant.answer import answer_text
     from assistant.audio import load_wav
     from assistant.config import Settings

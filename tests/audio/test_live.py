@@ -88,7 +88,7 @@ def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone,
     log = _log(_private_homes)
     assert "voice loaded: hibari heart" in log and "espeak-ng instead" not in log, log
 
-    from assistant.recogniser import recognise
+    from assistant.recognition import recognise
 
     recognised = _words(recognise(spoken_reply, "en").text)
     expected = _words(reply)

@@ -21,7 +21,7 @@ import pytest
 import speech_maker
 from assistant.audio import load_wav
 from assistant.cli import main as cli_main
-from assistant.recogniser import (
+from assistant.recognition import (
     VoskRecogniser,
     WhisperRecogniser,
     load_profile,
@@ -473,7 +473,7 @@ def test_the_live_loop_feeds_vosk_while_the_person_speaks(korean_model, audio_di
     so at the end of speech only the last moment is left, and it hears what the whole utterance gives."""
     import io
 
-    import assistant.recogniser as recogniser_module
+    import assistant.recognition as recogniser_module
     from assistant.config import Settings
     from assistant.live import Ears, Immediately, Mouth, SpokenLoop
 

@@ -18,7 +18,7 @@ import pytest
 
 import speech_maker
 from assistant import models
-from assistant.recogniser import load_profile
+from assistant.recognition import load_profile
 from processes import free_port, wait_until_listening
 
 pytestmark = pytest.mark.audio

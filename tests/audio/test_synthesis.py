@@ -244,7 +244,7 @@ def test_without_any_speaker_say_fails_in_one_line():
 
 def test_the_spoken_reply_can_be_understood(tmp_path, pyttsx3_renderer):
     """Round trip: what the assistant says is clear enough for a recogniser to catch its key words."""
-    from assistant.recogniser import recognise
+    from assistant.recognition import recognise
     from assistant.audio import load_wav
 
     out = tmp_path / "round.wav"

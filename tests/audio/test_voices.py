@@ -47,7 +47,7 @@ def _audio(text: str, settings: Settings, language: str = "en") -> tuple[np.ndar
 def _heard(samples: np.ndarray, rate: int, language: str = "en") -> str:
     import soxr
 
-    from assistant.recogniser import recognise
+    from assistant.recognition import recognise
 
     return recognise(soxr.resample(samples, rate, 16000).astype(np.int16), language).text.lower()
 

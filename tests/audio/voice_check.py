@@ -68,7 +68,7 @@ def score_voice(language: str, settings, texts: list[tuple[str, str]] | None = N
     """Render each text with the settings' voice, resample to 16 kHz and hear it with Whisper base."""
     import soxr
 
-    from assistant.recogniser import recognise
+    from assistant.recognition import recognise
     from assistant.synthesis import render
     from assistant.synthesis.profile import load_voice
     from assistant.synthesis.voices import default_renderer

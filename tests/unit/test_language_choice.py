@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant import recogniser
-from assistant.recogniser import Transcript, recognise_any_language
+from assistant import recognition as recogniser
+from assistant.recognition import Transcript, recognise_any_language
 
 SAMPLES = np.zeros(16000, np.int16)
 

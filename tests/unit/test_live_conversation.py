@@ -14,7 +14,7 @@ from assistant.dialogue import Conversation, listening_phrases
 from assistant.errors import DeviceError
 from assistant.knowledge import load_knowledge
 from assistant.live import Ears, Immediately, Mouth, SpokenLoop, conversation_turns
-from assistant.recogniser import Transcript
+from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 
 KNOWLEDGE = load_knowledge()

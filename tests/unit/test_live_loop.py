@@ -21,7 +21,7 @@ from assistant.live import (
     max_turns_from_env,
     typed_loop,
 )
-from assistant.recogniser import Transcript
+from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 
 PACK = load_knowledge().pack("en")
@@ -205,7 +205,7 @@ def test_a_transcript_heard_unsure_goes_to_the_conversation_as_unsure():
 def test_a_streamed_utterance_that_fits_no_expected_phrase_is_heard_again_freely(monkeypatch):
     """After a yes/no question Vosk listens for the answers only; a danger sign said instead must
     still be heard, so Hearing.result hears the whole utterance again without the grammar."""
-    import assistant.recogniser as recogniser_module
+    import assistant.recognition as recogniser_module
     from assistant.live import Ears
 
     class GrammarVosk:

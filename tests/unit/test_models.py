@@ -139,7 +139,7 @@ def test_missing_models_name_the_fixing_command():
 
 
 def test_recogniser_for_a_missing_model_fails_in_one_line():
-    from assistant.recogniser import load_recogniser
+    from assistant.recognition import load_recogniser
 
     with pytest.raises(ModelError, match="whisper-base .*calf-assistant models prepare"):
         load_recogniser("id")

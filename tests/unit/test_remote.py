@@ -10,8 +10,8 @@ import pytest
 
 from assistant.config import from_table
 from assistant.errors import ConfigError
-from assistant.recogniser import Transcript
-from assistant.remote import FIRST_BACK_OFF, RemoteRecogniser
+from assistant.recognition import Transcript
+from assistant.recognition.wyoming import FIRST_BACK_OFF, WyomingRecogniser
 
 
 class Local:
@@ -38,7 +38,7 @@ def closed_port() -> int:
 def test_an_unreachable_service_is_skipped_for_a_growing_while(capsys):
     now = [0.0]
     local = Local()
-    remote = RemoteRecogniser(f"tcp://127.0.0.1:{closed_port()}", "en", lambda: local, timeout=2, clock=lambda: now[0])
+    remote = WyomingRecogniser(f"tcp://127.0.0.1:{closed_port()}", "en", lambda: local, timeout=2, clock=lambda: now[0])
     samples = np.zeros(1600, np.int16)
     assert remote.transcribe(samples).text == "my calf cramps"
     assert capsys.readouterr().err.count("\n") == 1

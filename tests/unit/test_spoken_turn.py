@@ -12,7 +12,7 @@ from assistant.config import Settings
 from assistant.dialogue import Conversation
 from assistant.knowledge import load_knowledge
 from assistant.live import audio_chat, spoken_turn
-from assistant.recogniser import Transcript
+from assistant.recognition import Transcript
 
 EN = load_knowledge().pack("en")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.recogniser import WhisperRecogniser
+from assistant.recognition import WhisperRecogniser
 
 PROMPT = "Dokter, betis saya sering kram dan pegal kalau berjalan. Kaki saya juga kesemutan atau kebas."
 SPEECH = (np.sin(np.linspace(0, 2000, 16000)) * 8000).astype(np.int16)

@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.recogniser import SAMPLE_RATE
 from assistant.errors import ModelError
+from assistant.recognition.interface import SAMPLE_RATE, Transcript, hear_whole, normalise_text
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +104,14 @@ def asr_languages(uri: str, timeout: float = 5.0) -> set[str]:
     return {language for program in info.asr for model in program.models for language in model.languages}
 
 
-class RemoteRecogniser:
+class WyomingRecogniser:
     """A Wyoming service first, the local recogniser whenever the service fails.
 
-    Follows the Recogniser protocol of assistant.recogniser: audio is collected with accept() and
+    Follows the Recogniser protocol of assistant.recognition: audio is collected with accept() and
     sent whole at finish() (the service hears an utterance once it is over, as Whisper does).
     """
 
     def __init__(self, uri: str, language: str, local_factory, timeout: float = 20.0, clock=time.monotonic):
-        from assistant.recogniser import Transcript
-
-        self._transcript = Transcript
         self.uri = uri
         self.language = language
         self.timeout = timeout
@@ -152,10 +149,8 @@ class RemoteRecogniser:
                 self._fail(error)
             else:
                 self._back_off = FIRST_BACK_OFF
-                from assistant.recogniser import _normalise
-
-                text = _normalise(text)
-                return self._transcript(text, 1.0 if text else 0.0, True)
+                text = normalise_text(text)
+                return Transcript(text, 1.0 if text else 0.0, True)
         return self._local_transcribe(samples)
 
     def _fail(self, error: ModelError) -> None:
@@ -166,14 +161,6 @@ class RemoteRecogniser:
         self._back_off = min(MAX_BACK_OFF, self._back_off * 2)
 
     def _local_transcribe(self, samples: np.ndarray):
-        from assistant.recogniser import WhisperRecogniser
-
         if self._local is None:
             self._local = self._local_factory()
-        if isinstance(self._local, WhisperRecogniser):
-            return self._local.transcribe(samples)
-        self._local.reset()
-        step = SAMPLE_RATE // 5
-        for start in range(0, len(samples), step):
-            self._local.accept(samples[start:start + step])
-        return self._local.finish()
+        return hear_whole(self._local, samples)
