@@ -15,20 +15,16 @@ import asyncio
 import logging
 import sys
 import time
-from urllib.parse import urlparse
-
 import numpy as np
 
 from assistant.errors import ModelError
 from assistant.recognition.interface import SAMPLE_RATE, Transcript, hear_whole, normalise_text
+from assistant.wyoming_link import BackOff, tcp_address
 
 log = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = SAMPLE_RATE // 10
 """Audio goes out in 0.1 s chunks, as a satellite streams it."""
-FIRST_BACK_OFF = 30.0
-"""Seconds before an unreachable service is tried again; doubled each time, up to MAX_BACK_OFF."""
-MAX_BACK_OFF = 600.0
 
 
 class _BrokeOff(Exception):
@@ -36,10 +32,10 @@ class _BrokeOff(Exception):
 
 
 def _address(uri: str) -> tuple[str, int]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "tcp" or not parsed.hostname or not parsed.port:
+    address = tcp_address(uri)
+    if address is None:
         raise ModelError(f"recognition.uri '{uri}' is not a Wyoming address like tcp://192.168.1.20:10300")
-    return parsed.hostname, parsed.port
+    return address
 
 
 async def _transcribe(uri: str, samples: np.ndarray, language: str) -> str:
@@ -117,9 +113,7 @@ class WyomingRecogniser:
         self.timeout = timeout
         self._local_factory = local_factory
         self._local = None
-        self._clock = clock
-        self._retry_at = 0.0
-        self._back_off = FIRST_BACK_OFF
+        self._back_off = BackOff(clock)
         self._buffer: list[np.ndarray] = []
 
     # ---- the Recogniser protocol -------------------------------------------------------------
@@ -142,23 +136,22 @@ class WyomingRecogniser:
     # ---- hearing -----------------------------------------------------------------------------
 
     def transcribe(self, samples: np.ndarray):
-        if self._clock() >= self._retry_at:
+        if self._back_off.ready():
             try:
                 text = transcribe_remote(self.uri, samples, self.language, self.timeout)
             except ModelError as error:
                 self._fail(error)
             else:
-                self._back_off = FIRST_BACK_OFF
+                self._back_off.succeeded()
                 text = normalise_text(text)
                 return Transcript(text, 1.0 if text else 0.0, True)
         return self._local_transcribe(samples)
 
     def _fail(self, error: ModelError) -> None:
-        self._retry_at = self._clock() + self._back_off
+        wait = self._back_off.failed()
         print(f"calf-assistant: {error}; hearing with this device's own recogniser, "
-              f"trying the service again in {self._back_off:g} s", file=sys.stderr, flush=True)
+              f"trying the service again in {wait:g} s", file=sys.stderr, flush=True)
         log.warning("remote recognition failed: %s", error)
-        self._back_off = min(MAX_BACK_OFF, self._back_off * 2)
 
     def _local_transcribe(self, samples: np.ndarray):
         if self._local is None:

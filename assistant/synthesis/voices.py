@@ -3,18 +3,22 @@
 The person must never be left in silence: a natural engine that is not installed is simply not
 chosen; one that fails to load or to speak (a corrupt model, out of memory) is replaced by
 espeak-ng for the rest of the process, the sentence it failed on is spoken by espeak-ng at once,
-and one line goes to the log. `calf-assistant doctor` names the fix.
+and one line goes to the log. `calf-assistant doctor` names the fix. A voice on a Wyoming service
+is the exception: the service comes back when its machine does, so it is tried again in the
+background after a back-off, and never makes a sentence wait for the try.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from assistant.synthesis.espeak import Chunk, espeak_renderer
 from assistant.synthesis.profile import EngineChoice, VoiceProfile
+from assistant.wyoming_link import BackOff
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,11 @@ def chosen(profile: VoiceProfile) -> EngineChoice | None:
     return found[0] if found else None
 
 
+def recovers(choice: EngineChoice | None) -> bool:
+    """A voice on a service comes back when its machine is on again; a damaged local model does not."""
+    return choice is not None and choice.name == "wyoming"
+
+
 def load_engine(choice: EngineChoice):
     if choice.name == "hibari":
         from assistant.synthesis.hibari import HibariEngine
@@ -78,17 +87,22 @@ class _State:
     broken: str = ""
     """Why the natural engine is not used (empty while it works)."""
 
+    probing: bool = False
+    """A background try of a recovering engine is under way."""
+
 
 class Voice:
     """One natural engine for one language, or espeak-ng once it has failed."""
 
     def __init__(self, choice: EngineChoice | None, *, load: Callable[[EngineChoice], object] = load_engine,
-                 fallback: Callable[[str, VoiceProfile], Chunk] | None = None):
+                 fallback: Callable[[str, VoiceProfile], Chunk] | None = None, clock=time.monotonic):
         self.choice = choice
         self._load = load
         self._fallback = fallback
         self._state = _State()
         self._lock = threading.Lock()
+        self._back_off = BackOff(clock) if recovers(choice) else None
+        self._probe_thread: threading.Thread | None = None
 
     @property
     def fallback(self) -> Callable[[str, VoiceProfile], Chunk]:
@@ -109,7 +123,11 @@ class Voice:
         name = self.choice.name if self.choice else "voice"
         self._state.broken = f"{name} {what} ({type(error).__name__}: {error})"
         self._state.engine = None
-        log.warning("%s; speaking with espeak-ng instead (calf-assistant doctor names the fix)", self._state.broken)
+        if self._back_off is not None:
+            log.warning("%s; speaking with espeak-ng instead, trying the service again in %g s",
+                        self._state.broken, self._back_off.failed())
+        else:
+            log.warning("%s; speaking with espeak-ng instead (calf-assistant doctor names the fix)", self._state.broken)
 
     def load(self) -> "Voice":
         """Load and warm up the natural engine now, so no reply waits for it."""
@@ -118,20 +136,53 @@ class Voice:
         return self
 
     def _ensure_loaded(self):
-        if self.choice is None or self._state.broken:
+        if self.choice is None:
+            return None
+        if self._state.broken:
+            self._try_again_later()
             return None
         if self._state.engine is None:
             try:
-                engine = self._load(self.choice)
-                from assistant.synthesis.profile import VoiceProfile
-
-                engine.render(WARM_UP, VoiceProfile("", "", 145, 1.0, 0.0, engines=(self.choice,)))
-                self._state.engine = engine
-                log.info("voice loaded: %s", getattr(engine, "label", self.choice.name))
+                self._state.engine = self._warmed_up()
+                log.info("voice loaded: %s", getattr(self._state.engine, "label", self.choice.name))
             except Exception as error:  # a corrupt model raises whatever its runtime raises
                 self._give_up("did not load", error)
                 return None
         return self._state.engine
+
+    def _warmed_up(self):
+        engine = self._load(self.choice)
+        engine.render(WARM_UP, VoiceProfile("", "", 145, 1.0, 0.0, engines=(self.choice,)))
+        return engine
+
+    def _try_again_later(self) -> None:
+        """Once its back-off is over, try a recovering engine on a thread of its own: the sentence
+        in hand is said by espeak-ng now, and a later one by the service if it is back."""
+        if self._back_off is None or self._state.probing or not self._back_off.ready():
+            return
+        self._state.probing = True
+        self._probe_thread = threading.Thread(target=self._probe, name="calf-voice-retry", daemon=True)
+        self._probe_thread.start()
+
+    def _probe(self) -> None:
+        try:
+            engine = self._warmed_up()
+        except Exception as error:  # still unreachable: wait longer before the next try
+            with self._lock:
+                self._state.probing = False
+                log.info("%s is still not usable (%s); next try in %g s", self.choice.name, error,
+                         self._back_off.failed())
+            return
+        with self._lock:
+            self._state = _State(engine=engine)
+            self._back_off.succeeded()
+        log.warning("voice back: %s speaks again", getattr(engine, "label", self.choice.name))
+
+    def wait_for_retry(self, timeout: float | None = None) -> None:
+        """For tests and shutdown: let a background try finish."""
+        thread = self._probe_thread
+        if thread is not None:
+            thread.join(timeout)
 
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
         with self._lock:

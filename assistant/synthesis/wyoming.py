@@ -3,18 +3,19 @@
 Each sentence is sent as `synthesize` and comes back as audio-start, audio-chunks, audio-stop.
 When the service cannot be reached or does not answer in time, SynthesisError is raised and the
 voice hands over to espeak-ng at once (assistant.synthesis.voices), so nobody waits in silence.
+Unlike a damaged local model, a service comes back (the machine at home is switched on again), so
+the voice tries it again in the background after a back-off (voices.recovers).
 """
 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlparse
-
 import numpy as np
 
 from assistant.errors import SynthesisError
 from assistant.synthesis.natural import to_int16
 from assistant.synthesis.profile import VoiceProfile
+from assistant.wyoming_link import tcp_address
 
 TIMEOUT = 10.0
 """Seconds a sentence may take to arrive before espeak-ng says it instead."""
@@ -47,11 +48,11 @@ class WyomingEngine:
     name = "wyoming"
 
     def __init__(self, uri: str, voice: str = "", timeout: float = TIMEOUT):
-        parsed = urlparse(uri)
-        if parsed.scheme != "tcp" or not parsed.hostname or not parsed.port:
+        address = tcp_address(uri)
+        if address is None:
             raise SynthesisError(f"synthesis.uri '{uri}' is not a Wyoming address like tcp://192.168.1.20:10200")
         self.uri, self.voice, self.timeout = uri, voice, timeout
-        self._host, self._port = parsed.hostname, parsed.port
+        self._host, self._port = address
         self.label = f"wyoming {uri}" + (f" {voice}" if voice else "")
 
     def render(self, text: str, profile: VoiceProfile):

@@ -44,16 +44,22 @@ def log_of(home: Path) -> str:
     return (home / "state" / "calf-assistant" / "calf-assistant.log").read_text(encoding="utf-8")
 
 
-def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone(tmp_path, _private_homes):
-    port = free_port()
-    uri = f"tcp://127.0.0.1:{port}"
+def piper_service(port: int) -> subprocess.Popen:
+    """The real wyoming-piper on 127.0.0.1 with the joe voice, listening when this returns."""
     service = subprocess.Popen(
-        [sys.executable, "-m", "wyoming_piper", "--uri", uri, "--voice", "en_US-joe-medium",
+        [sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{port}", "--voice", "en_US-joe-medium",
          "--data-dir", str(joe_folder()), "--local-files-only", "--noise-scale", "0", "--noise-w-scale", "0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
+    wait_until_listening(port, service, 120)
+    return service
+
+
+def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone(tmp_path, _private_homes):
+    port = free_port()
+    uri = f"tcp://127.0.0.1:{port}"
+    service = piper_service(port)
     try:
-        wait_until_listening(port, service, 120)
         remote = tmp_path / "remote.wav"
         done = say(tmp_path, uri, remote, _private_homes)
         assert done.returncode == 0, done.stderr
@@ -70,3 +76,29 @@ def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone
     assert len(samples) / rate > 2.0, "espeak-ng said it: never silent"
     lines = [line for line in log_of(_private_homes).splitlines() if "espeak-ng instead" in line]
     assert len(lines) == 1 and "wyoming did not load" in lines[0] and "cannot be reached" in lines[0], lines
+
+
+def test_a_voice_service_switched_on_later_is_used_again_in_the_same_process():
+    """The live loop's case: the machine at home was off when the assistant started, so espeak-ng
+    spoke; once the back-off is over the service is tried in the background and speaks again."""
+    from assistant.synthesis.profile import EngineChoice, load_voice
+    from assistant.synthesis.voices import Voice
+
+    port = free_port()
+    now = [0.0]
+    voice = Voice(EngineChoice("wyoming", "en_US-joe-medium", 1.0, f"tcp://127.0.0.1:{port}"), clock=lambda: now[0])
+    profile = load_voice("en")
+    voice.load()
+    assert voice.engine_name == "espeak" and "cannot be reached" in voice.problem
+    service = piper_service(port)
+    try:
+        now[0] = 31.0
+        samples, _ = voice("Stop walking.", profile)
+        assert samples.size, "espeak-ng said the sentence in hand"
+        voice.wait_for_retry(60)
+        assert voice.engine_name == "wyoming", voice.problem
+        samples, rate = voice(SENTENCE, profile)
+        assert rate == 22050 and len(samples) / rate > 2.0 and np.abs(samples).max() > 10000
+    finally:
+        service.kill()
+        service.wait(timeout=30)

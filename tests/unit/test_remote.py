@@ -11,7 +11,8 @@ import pytest
 from assistant.config import from_table
 from assistant.errors import ConfigError
 from assistant.recognition import Transcript
-from assistant.recognition.wyoming import FIRST_BACK_OFF, WyomingRecogniser
+from assistant.recognition.wyoming import WyomingRecogniser
+from assistant.wyoming_link import FIRST_BACK_OFF
 
 
 class Local:

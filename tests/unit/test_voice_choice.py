@@ -103,6 +103,70 @@ def test_a_failure_while_speaking_hands_that_same_sentence_to_espeak_ng(caplog):
     assert "piper failed to speak" in voice.problem
 
 
+def test_a_voice_service_that_comes_back_is_used_again_without_a_sentence_waiting(caplog):
+    """A Wyoming voice: down at start, so espeak-ng speaks; tried again in the background only
+    after the back-off; once it answers, the next sentence is the service's again."""
+    now, up, said = [0.0], [False], []
+
+    def service(choice):
+        if not up[0]:
+            raise OSError("connection refused")
+        return _Engine()
+
+    voice = Voice(EngineChoice("wyoming", "", 1.0, "tcp://127.0.0.1:10200"), load=service,
+                  fallback=_fallback(said), clock=lambda: now[0])
+    profile = load_voice("en")
+    with caplog.at_level(logging.WARNING):
+        voice.load()
+    assert "trying the service again in 30 s" in caplog.records[-1].getMessage()
+    up[0] = True
+    now[0] = 10.0
+    assert voice("One.", profile)[1] == 22050  # still within the back-off: no try at all
+    voice.wait_for_retry(5)
+    assert voice.engine_name == "espeak"
+    now[0] = 31.0
+    assert voice("Two.", profile)[1] == 22050, "the sentence in hand never waits for the try"
+    voice.wait_for_retry(5)
+    assert voice.engine_name == "wyoming" and voice.problem == ""
+    assert voice("Three.", profile)[1] == 24000 and said == ["One.", "Two."]
+    assert "voice back" in caplog.records[-1].getMessage()
+
+
+def test_a_service_still_down_is_tried_less_and_less_often():
+    now, attempts = [0.0], []
+
+    def refused(choice):
+        attempts.append(now[0])
+        raise OSError("connection refused")
+
+    voice = Voice(EngineChoice("wyoming", "", 1.0, "tcp://127.0.0.1:10200"), load=refused,
+                  fallback=_fallback([]), clock=lambda: now[0])
+    profile = load_voice("en")
+    voice.load()  # fails: the next try after 30 s
+    for moment in (29.0, 30.0, 89.0, 90.0, 209.0, 210.0):
+        now[0] = moment
+        voice("A sentence.", profile)
+        voice.wait_for_retry(5)
+    assert attempts == [0.0, 30.0, 90.0, 210.0], "30 s, then 60 s, then 120 s"
+    assert voice.engine_name == "espeak"
+
+
+def test_a_broken_local_model_is_not_tried_again():
+    attempts = []
+
+    def broken(choice):
+        attempts.append(choice)
+        raise OSError("invalid protobuf")
+
+    now = [0.0]
+    voice = Voice(EngineChoice("piper", "piper-x", 1.2), load=broken, fallback=_fallback([]), clock=lambda: now[0])
+    voice.load()
+    now[0] = 10_000.0
+    voice("One.", load_voice("en"))
+    voice.wait_for_retry(5)
+    assert len(attempts) == 1
+
+
 def test_loading_happens_once_at_start_not_at_the_first_reply():
     engine = _Engine()
     voice = Voice(EngineChoice("hibari", "heart", 0.85), load=lambda choice: engine).load()
