@@ -50,7 +50,8 @@ class WhisperService:
         wait_until_listening(self.port, self.process, 120)
 
     def stop(self) -> None:
-        self.process.kill()
+        if self.process.poll() is None:
+            self.process.kill()
         self.process.wait(timeout=30)
 
 
@@ -135,6 +136,49 @@ def test_a_service_that_breaks_off_mid_utterance_falls_back_at_once(tmp_path):
     assert len(lines) == 1 and "stopped mid-utterance" in lines[0], err
     assert "dvt" in answer["red_flags"], answer  # heard locally: the danger is not lost
     # the peer's thread is a daemon: it ends with the test process
+
+
+def _connected(port: int) -> bool:
+    """A client is connected to the local port (an ESTABLISHED entry in /proc/net/tcp)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def test_the_real_service_killed_mid_utterance_gives_the_local_transcript_and_one_line(tmp_path):
+    """wyoming-faster-whisper is killed (SIGKILL, as a power cut of the home server) while it holds
+    a long utterance and has not answered: the same process hears it locally, danger included."""
+    service = WhisperService("en", tmp_path / "data")
+    story = ("my left calf is swollen and red and warm, it started two days ago after a long bus ride, "
+             "and it hurts when I walk to the shop and back home again")
+    wav = speech_maker.convert(speech_maker.speak(story, tmp_path / "long.raw.wav"), tmp_path / "long.wav", rate=16000)
+    config = remote_config(tmp_path, service.uri, timeout=60)
+    listening = subprocess.Popen([sys.executable, "-m", "assistant", "--config", str(config), "listen", "--wav",
+                                  str(wav), "--json", "--lang", "en"], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _connected(service.port):
+            assert listening.poll() is None and time.monotonic() < deadline, "listen never reached the service"
+            time.sleep(0.01)
+        service.stop()  # the utterance is in flight: Whisper base takes seconds over this much speech
+        out, err = listening.communicate(timeout=300)
+    finally:
+        if listening.poll() is None:
+            listening.kill()
+        service.stop()
+    assert listening.returncode == 0, err
+    lines = notes(err)
+    assert len(lines) == 1 and "stopped mid-utterance" in lines[0] and "own recogniser" in lines[0], err
+    answer = json.loads(out)
+    assert "swollen" in answer["transcript"] and "dvt" in answer["red_flags"], answer
 
 
 def test_doctor_checks_the_configured_service(tmp_path):
