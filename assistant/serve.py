@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 import time
 import uuid
@@ -158,8 +159,7 @@ async def serve(uri: str, settings: Settings, *, idle_seconds: float = IDLE_SECO
     conversations = Conversations(settings, idle_seconds)
     server = AsyncServer.from_uri(uri)
     handler = partial(_handler_class(), conversations, service_info())
-    if zeroconf is not None:
-        await _advertise(uri, zeroconf)
+    advertised = await _advertise(uri, zeroconf) if zeroconf is not None else None
 
     async def close_silent_conversations():
         while True:
@@ -175,24 +175,61 @@ async def serve(uri: str, settings: Settings, *, idle_seconds: float = IDLE_SECO
     finally:
         sweeper.cancel()
         conversations.close_all()
+        if advertised is not None:
+            await _withdraw(advertised)
 
 
-async def _advertise(uri: str, name: str) -> None:
-    """Zeroconf lets Home Assistant discover the service; an optional extra, so say so if missing."""
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+SERVICE_TYPE = "_wyoming._tcp.local."
+"""The mDNS type Home Assistant's Wyoming integration discovers."""
+
+
+def _home_network_address() -> str:
+    """The address this device is reached by on the home network: the one a packet to the mDNS
+    group would leave from (nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("224.0.0.251", 5353))
+        return probe.getsockname()[0]
+
+
+async def _advertise(uri: str, name: str):
+    """Zeroconf lets Home Assistant discover the service: an optional extra (`discovery`, LGPL), so
+    without it, or when the network will not carry it, one line says so and the service still runs.
+    Returns (zeroconf, service) for _withdraw, or None."""
     try:
-        from wyoming.zeroconf import HomeAssistantZeroconf
+        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
     except ImportError:
-        log.warning("zeroconf is not installed (pip install zeroconf); not advertising the service")
-        print("calf-assistant: zeroconf is not installed; Home Assistant must be given the address by hand",
-              file=sys.stderr)
-        return
+        log.warning("zeroconf is not installed; not advertising the service")
+        print("calf-assistant: zeroconf is not installed (CALF_SETUP_EXTRAS=speech,models,discovery ./scripts/setup); "
+              "Home Assistant must be given the address by hand", file=sys.stderr)
+        return None
     parsed = urlparse(uri)
+    if parsed.scheme != "tcp":
+        print(f"calf-assistant: only a tcp:// address can be advertised, not {uri}", file=sys.stderr)
+        return None
     try:
-        advertiser = HomeAssistantZeroconf(name=name, port=parsed.port, host=parsed.hostname)
-        await advertiser.register_server()
+        host = _home_network_address() if parsed.hostname in _ANY_ADDRESS else parsed.hostname
+        service = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=parsed.port,
+                                   addresses=[socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)])
+        zeroconf = AsyncZeroconf()
+        await zeroconf.async_register_service(service)
     except Exception as error:  # discovery is a convenience; the service works without it
         log.warning("zeroconf advertisement failed: %s", error)
         print(f"calf-assistant: could not advertise the service on the network ({error})", file=sys.stderr)
+        return None
+    print(f"calf-assistant: advertised as '{name}' on {host}:{parsed.port} for Home Assistant",
+          file=sys.stderr, flush=True)
+    return zeroconf, service
+
+
+async def _withdraw(advertised) -> None:
+    """Say goodbye on the network, so Home Assistant does not keep offering a service that is gone."""
+    zeroconf, service = advertised
+    try:
+        await zeroconf.async_unregister_service(service)
+        await zeroconf.async_close()
+    except Exception as error:  # shutting down either way
+        log.warning("zeroconf goodbye failed: %s", error)
 
 
 def serve_command(args, settings: Settings) -> int:

@@ -173,3 +173,50 @@ def test_conversations_close_after_silence_with_a_clock():
     now[0] = 12.0
     conversations.close_idle()
     assert set(conversations.open) == {"b"}
+
+
+async def _resolve(name: str):
+    from zeroconf.asyncio import AsyncZeroconf
+
+    from assistant.serve import SERVICE_TYPE
+
+    browser = AsyncZeroconf()
+    try:
+        return await browser.async_get_service_info(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", timeout=3000)
+    finally:
+        await browser.async_close()
+
+
+def test_zeroconf_advertises_the_service_to_a_real_browser_and_withdraws_it():
+    """Home Assistant finds Wyoming services by mDNS; a real zeroconf browser in this process looks
+    the service up over multicast while it runs, and no longer finds it once it has stopped."""
+    name = f"calf-test-{os.getpid()}"
+    running = Service("--zeroconf", name)
+    try:
+        found = asyncio.run(_resolve(name))
+        assert found is not None, "the service was not advertised"
+        assert found.port == running.port and "127.0.0.1" in found.parsed_addresses()
+    finally:
+        code, stderr = running.stop()
+    assert code == 0 and f"advertised as '{name}'" in stderr, stderr
+    assert asyncio.run(_resolve(name)) is None, "the advertisement outlived the service"
+
+
+def test_zeroconf_missing_is_one_line_and_the_service_still_answers(tmp_path):
+    blocker = tmp_path / "zeroconf"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('zeroconf is not installed here')\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--uri", f"tcp://127.0.0.1:{port}", "--zeroconf"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(tmp_path)}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_listening(port, process, TIMEOUT)
+        kind, handled = asyncio.run(ask(port, "my calf cramps when I walk", "c-1", "en"))
+        assert kind == "handled" and handled.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=TIMEOUT)
+    lines = [line for line in process.stderr.read().splitlines() if "zeroconf" in line]
+    assert len(lines) == 1 and "discovery" in lines[0], lines
