@@ -232,6 +232,9 @@ def check_voice(settings: Settings | ConfigError) -> Result:
     spoken = []
     for language in _languages(settings):
         profile, choice, model_name = _probe_voice(language, settings)
+        if choice is not None and choice.name == "wyoming":
+            spoken.append(f"{language}: the Wyoming voice service, espeak-ng when it cannot (see 'voice service')")
+            continue
         if choice is None:
             listed = [engine.name for engine in profile.engines]
             if profile.wanted == "espeak" or not listed:
@@ -391,6 +394,42 @@ def check_speech_service(settings: Settings | ConfigError) -> Result:
     return Result("speech service", True, f"{uri} answers, offering {', '.join(_languages(settings))}")
 
 
+def _probe_tts_voice(uri: str, named: str, language: str) -> str:
+    """The service's voice for the language, once it has said a word with it."""
+    from assistant.synthesis.profile import load_voice
+    from assistant.synthesis.voices import WARM_UP
+    from assistant.synthesis.wyoming import WyomingEngine
+
+    engine = WyomingEngine(uri, named, timeout=10.0)
+    voice = engine.voice_for(language)
+    engine.render(WARM_UP, load_voice(language))
+    return voice
+
+
+def check_voice_service(settings: Settings | ConfigError) -> Result:
+    """A configured Wyoming voice service answers, and which of its voices speaks each language."""
+    if isinstance(settings, ConfigError) or settings.synthesis.engine != "wyoming":
+        return Result("voice service", True, "none configured: this device speaks by itself")
+    uri, named = settings.synthesis.uri, settings.synthesis.voice
+    found, missing = [], []
+    for language in _languages(settings):
+        try:
+            voice = _probe_tts_voice(uri, named, language)
+        except AssistantError as error:
+            if "cannot be reached" in str(error) or "did not answer" in str(error):
+                return Result("voice service", False, f"{error}; this device speaks by itself meanwhile",
+                              f"start the wyoming-piper service on that machine, or check synthesis.uri ({uri})")
+            missing.append(f"{language} ({error})")
+            continue
+        found.append(f"{language}: {voice or 'its default voice'}")
+    if missing:
+        return Result("voice service", True, f"no usable voice for {', '.join(missing)}, so this device "
+                      "speaks that language itself" + (f"; {'; '.join(found)}" if found else ""),
+                      "install a voice for that language on the service and name it in synthesis.voice",
+                      warning=True)
+    return Result("voice service", True, f"{uri} answers: {'; '.join(found)}")
+
+
 CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_settings,
     check_espeak,
@@ -400,6 +439,7 @@ CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_output_device,
     check_models,
     check_speech_service,
+    check_voice_service,
     check_private_files,
     check_service,
     check_disk,

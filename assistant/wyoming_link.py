@@ -1,5 +1,6 @@
 """What the assistant's two Wyoming clients share (speech recognition and a voice on a machine at
-home): reading the configured address, and how long to leave a service alone after it failed.
+home): reading the configured address, asking a service what it offers, and how long to leave a
+service alone after it failed.
 
 A switched-off server must not cost every turn a timeout, and must not be given up on for good
 either: after a failure it is tried again after FIRST_BACK_OFF seconds, then twice as long each
@@ -8,6 +9,7 @@ time it fails again, up to MAX_BACK_OFF, and back to the start once it answers.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import urlparse
 
@@ -25,6 +27,42 @@ def tcp_address(uri: str) -> tuple[str, int] | None:
     if parsed.scheme != "tcp" or not parsed.hostname or not port:
         return None
     return parsed.hostname, port
+
+
+class Unavailable(Exception):
+    """The service could not be asked; the message says why, for one line to the caregiver."""
+
+
+async def _describe(host: str, port: int):
+    from wyoming.client import AsyncTcpClient
+    from wyoming.info import Describe, Info
+
+    async with AsyncTcpClient(host, port) as client:
+        await client.write_event(Describe().event())
+        while True:
+            event = await client.read_event()
+            if event is None:
+                raise Unavailable("it closed the connection")
+            if Info.is_type(event.type):
+                return Info.from_event(event)
+
+
+def describe(uri: str, timeout: float = 5.0):
+    """The service's `info` (its programs, models, voices and their languages)."""
+    address = tcp_address(uri)
+    if address is None:
+        raise Unavailable(f"'{uri}' is not a Wyoming address like tcp://192.168.1.20:10300")
+    try:
+        return asyncio.run(asyncio.wait_for(_describe(*address), timeout))
+    except asyncio.TimeoutError:
+        raise Unavailable(f"it did not answer 'describe' within {timeout:g} s") from None
+    except OSError as error:
+        raise Unavailable(f"it cannot be reached ({error.strerror or error})") from None
+
+
+def speaks(codes, language: str) -> bool:
+    """True when one of a service's language codes (en_US, id-ID, id) is the language."""
+    return any(code.replace("-", "_").split("_")[0].lower() == language for code in codes)
 
 
 class BackOff:

@@ -19,7 +19,7 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.recognition.interface import SAMPLE_RATE, Transcript, hear_whole, normalise_text
-from assistant.wyoming_link import BackOff, tcp_address
+from assistant.wyoming_link import BackOff, Unavailable, describe, tcp_address
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +74,12 @@ def transcribe_remote(uri: str, samples: np.ndarray, language: str, timeout: flo
         raise ModelError(f"the speech service at {uri} cannot be reached ({error.strerror or error})") from None
 
 
-async def _describe(uri: str):
-    from wyoming.client import AsyncTcpClient
-    from wyoming.info import Describe, Info
-
-    host, port = _address(uri)
-    async with AsyncTcpClient(host, port) as client:
-        await client.write_event(Describe().event())
-        while True:
-            event = await client.read_event()
-            if event is None:
-                raise _BrokeOff("it closed the connection")
-            if Info.is_type(event.type):
-                return Info.from_event(event)
-
-
 def asr_languages(uri: str, timeout: float = 5.0) -> set[str]:
     """The languages a Wyoming speech-to-text service offers (its `describe`), for doctor."""
     try:
-        info = asyncio.run(asyncio.wait_for(_describe(uri), timeout))
-    except asyncio.TimeoutError:
-        raise ModelError(f"the speech service at {uri} did not answer 'describe' within {timeout:g} s") from None
-    except (OSError, _BrokeOff) as error:
-        raise ModelError(f"the speech service at {uri} cannot be reached ({error})") from None
+        info = describe(uri, timeout)
+    except Unavailable as error:
+        raise ModelError(f"the speech service at {uri}: {error}") from None
     return {language for program in info.asr for model in program.models for language in model.languages}
 
 

@@ -95,8 +95,10 @@ class Voice:
     """One natural engine for one language, or espeak-ng once it has failed."""
 
     def __init__(self, choice: EngineChoice | None, *, load: Callable[[EngineChoice], object] = load_engine,
-                 fallback: Callable[[str, VoiceProfile], Chunk] | None = None, clock=time.monotonic):
+                 fallback: Callable[[str, VoiceProfile], Chunk] | None = None, clock=time.monotonic,
+                 language: str = ""):
         self.choice = choice
+        self.language = language
         self._load = load
         self._fallback = fallback
         self._state = _State()
@@ -152,7 +154,8 @@ class Voice:
 
     def _warmed_up(self):
         engine = self._load(self.choice)
-        engine.render(WARM_UP, VoiceProfile("", "", 145, 1.0, 0.0, engines=(self.choice,)))
+        # In the voice's own language, so a service with no voice for it fails here, not mid-reply.
+        engine.render(WARM_UP, VoiceProfile(self.language, "", 145, 1.0, 0.0, engines=(self.choice,)))
         return engine
 
     def _try_again_later(self) -> None:
@@ -210,7 +213,7 @@ class Voices:
         key = (profile.language, choice)
         with self._lock:
             if key not in self._voices:
-                self._voices[key] = Voice(choice)
+                self._voices[key] = Voice(choice, language=profile.language)
             return self._voices[key]
 
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:

@@ -1,6 +1,10 @@
 """A voice on a Wyoming text-to-speech service (wyoming-piper on a machine at home).
 
 Each sentence is sent as `synthesize` and comes back as audio-start, audio-chunks, audio-stop.
+The service's voice is chosen per language from its `describe`: the first of the caregiver's
+voices (synthesis.voice, one name or several joined by commas) that speaks the language, else the
+first the service lists for it, so an Indonesian reply is never read out by an English voice; a
+service with no voice for a language leaves that language to the device's own voices.
 When the service cannot be reached or does not answer in time, SynthesisError is raised and the
 voice hands over to espeak-ng at once (assistant.synthesis.voices), so nobody waits in silence.
 Unlike a damaged local model, a service comes back (the machine at home is switched on again), so
@@ -15,10 +19,14 @@ import numpy as np
 from assistant.errors import SynthesisError
 from assistant.synthesis.natural import to_int16
 from assistant.synthesis.profile import VoiceProfile
-from assistant.wyoming_link import tcp_address
+from assistant.wyoming_link import Unavailable, describe, speaks, tcp_address
 
 TIMEOUT = 10.0
 """Seconds a sentence may take to arrive before espeak-ng says it instead."""
+
+
+class _BrokeOff(Exception):
+    """The service hung up before the audio ended (wyoming-piper does when a voice will not load)."""
 
 
 async def _synthesize(host: str, port: int, text: str, voice: str) -> tuple[bytes, int, int]:
@@ -32,7 +40,7 @@ async def _synthesize(host: str, port: int, text: str, voice: str) -> tuple[byte
         while True:
             event = await client.read_event()
             if event is None:
-                raise ConnectionError("the service closed the connection before the audio ended")
+                raise _BrokeOff()
             if AudioStart.is_type(event.type):
                 start = AudioStart.from_event(event)
                 rate, width = start.rate, start.width
@@ -54,14 +62,47 @@ class WyomingEngine:
         self.uri, self.voice, self.timeout = uri, voice, timeout
         self._host, self._port = address
         self.label = f"wyoming {uri}" + (f" {voice}" if voice else "")
+        self._voices: dict[str, str] = {}
+        """language -> the service's voice for it, asked once."""
+
+    def voice_for(self, language: str) -> str:
+        if not language:  # no language to go by: the first voice named, or the service's default
+            return self.voice.split(",")[0].strip()
+        if language not in self._voices:
+            self._voices[language] = self._choose(language)
+        return self._voices[language]
+
+    def _choose(self, language: str) -> str:
+        try:
+            info = describe(self.uri, self.timeout)
+        except Unavailable as error:
+            raise SynthesisError(f"the voice service at {self.uri}: {error}") from None
+        offered = {voice.name: voice.languages for program in info.tts for voice in program.voices}
+        named = [name.strip() for name in self.voice.split(",") if name.strip()]
+        for name in named:
+            if name in offered and speaks(offered[name], language):
+                return name
+        # A service that lists no voices, or a voice it does not list (a custom model), is the
+        # caregiver's own call: it cannot be checked, so it is used as given.
+        unlisted = [name for name in named if name not in offered]
+        if not offered or unlisted:
+            return unlisted[0] if unlisted else ""
+        for name, codes in offered.items():
+            if speaks(codes, language):
+                return name
+        raise SynthesisError(f"the voice service at {self.uri} has no voice for language '{language}'")
 
     def render(self, text: str, profile: VoiceProfile):
+        voice = self.voice_for(profile.language)
         try:
             pcm, rate, width = asyncio.run(asyncio.wait_for(
-                _synthesize(self._host, self._port, text, self.voice), self.timeout))
+                _synthesize(self._host, self._port, text, voice), self.timeout))
         except asyncio.TimeoutError:
             raise SynthesisError(f"the voice service at {self.uri} did not answer within {self.timeout:g} s") from None
-        except (OSError, ConnectionError) as error:
+        except _BrokeOff:
+            raise SynthesisError(f"the voice service at {self.uri} broke off before the audio of voice "
+                                 f"'{voice or 'default'}' ended (is that voice installed there?)") from None
+        except OSError as error:
             raise SynthesisError(f"the voice service at {self.uri} cannot be reached ({error})") from None
         if width != 2 or not rate or not pcm:
             raise SynthesisError(f"the voice service at {self.uri} sent no usable audio")

