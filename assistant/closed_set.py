@@ -71,6 +71,11 @@ class Rules:
     extra_words: int = 2
     """A free listen with this many more words than the best phrase is a sentence, not an answer."""
 
+    no_share: float = 0.0
+    """On a danger screen, the share a no must hold, both of all classes and against yes (0: the
+    same as a yes). A no heard by mistake there denies a danger sign, so it needs more evidence
+    than a yes, whose mistake costs only an unneeded warning."""
+
 
 def classes_of(phrases: list[str], language: str) -> dict[str, str]:
     """Each phrase of the yes/no listening set with its class, as the dialogue would read it."""
@@ -151,7 +156,10 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         phrase, kind = max(((p, k) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
                             for p, _, _ in scored), key=lambda item: _best_of(scores, *item))
     share = 1.0 / sum(math.exp(value - totals[winner]) for value in totals.values())
-    if share < (rules.overall if winner in _OPPOSITE else rules.share):
+    needed = rules.overall if winner in _OPPOSITE else rules.share
+    if winner == "no" and rules.no_share:
+        needed = max(needed, rules.no_share)
+    if share < needed:
         # A command heard by mistake can end the conversation before the danger questions.
         return Choice(UNCLEAR, phrase, kind, share, free_text)
     opposite = _OPPOSITE.get(winner)
@@ -159,7 +167,8 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         # The margin that matters most: a yes heard as a no (or the reverse) misses or invents a
         # symptom on a danger screen, so yes must beat no by far, whatever else was likely.
         against = totals.get(opposite, -math.inf)
-        if 1.0 / (1.0 + math.exp(against - totals[winner])) < rules.share:
+        margin = max(rules.share, rules.no_share) if winner == "no" else rules.share
+        if 1.0 / (1.0 + math.exp(against - totals[winner])) < margin:
             return Choice(UNCLEAR, phrase, kind, share, free_text)
     return Choice(ANSWER, phrase, kind, share, free_text)
 

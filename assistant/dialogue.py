@@ -646,6 +646,12 @@ class Conversation:
         """The conversation's language, or None while it is still listening for it."""
         return None if self.state.language == AUTO else self.state.language
 
+    @property
+    def asking_about_danger(self) -> bool:
+        """The pending question is a danger screen, where a misheard no would deny a danger sign."""
+        pending = self.state.pending
+        return self.expect == YES_NO and pending is not None and self.dialogue.knowledge.rules.screen(pending) is not None
+
     def listening_phrases(self) -> list[str] | None:
         """A grammar for the next utterance: answers and commands after a yes/no question."""
         if self.expect != YES_NO:

@@ -157,24 +157,26 @@ class Ears:
             self._fixed = language
             self._get(language)
 
-    def hear(self, samples: np.ndarray, phrases: list[str] | None = None, *, fallback: bool = True):
+    def hear(self, samples: np.ndarray, phrases: list[str] | None = None, *, fallback: bool = True,
+             danger: bool = False):
         """What was said; with phrases, as one of them (Vosk grammar, Whisper prompt and snap).
 
         With `fallback`, an utterance that fits none of the phrases is heard again freely, because
-        a danger sign said instead of "yes" or "no" must never be lost to the grammar.
+        a danger sign said instead of "yes" or "no" must never be lost to the grammar. `danger`:
+        the question was a danger screen, where a no must be heard beyond doubt.
         """
         from assistant.recognition import detect_language
 
         language = self._fixed or detect_language(samples, self._settings)
         recogniser = self._get(language)
         if phrases and fallback and hasattr(recogniser, "hear_answer"):
-            return self._hear_answer(recogniser, samples, phrases, language)
+            return self._hear_answer(recogniser, samples, phrases, language, danger)
         transcript = self._decode(recogniser, samples, phrases)
         if phrases and fallback and not transcript.text:
             transcript = self._decode(recogniser, samples, None)
         return transcript
 
-    def _hear_answer(self, recogniser, samples: np.ndarray, phrases: list[str], language: str):
+    def _hear_answer(self, recogniser, samples: np.ndarray, phrases: list[str], language: str, danger: bool = False):
         """Whisper after a yes/no question: the expected phrase the model itself finds likeliest.
 
         An answer it cannot tell comes back empty and unsure, never as a guess (the conversation
@@ -183,7 +185,7 @@ class Ears:
         from assistant import closed_set
         from assistant.recognition import Transcript
 
-        choice = recogniser.hear_answer(samples, closed_set.classes_of(phrases, language))
+        choice = recogniser.hear_answer(samples, closed_set.classes_of(phrases, language), danger=danger)
         if choice.outcome == closed_set.ANSWER:
             return Transcript(choice.phrase, choice.share, True)
         if choice.outcome == closed_set.UNCLEAR:
@@ -428,7 +430,8 @@ def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: s
     """
     phrases = _expected_phrases(handle_turn)
     if transcript is None:
-        transcript = ears.hear(samples, phrases) if phrases else ears.hear(samples)
+        danger = bool(getattr(handle_turn, "asking_about_danger", False))
+        transcript = ears.hear(samples, phrases, danger=danger) if phrases else ears.hear(samples)
     if not transcript.text:
         misheard = getattr(handle_turn, "misheard", None)
         # Speech after a question that gave no words counts as an unclear answer too: asked again,

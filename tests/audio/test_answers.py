@@ -44,15 +44,17 @@ SENTENCES = {"en": ["only the left one", "my chest hurts when I walk"],
 VOICES = {"en": ("en-us", "en-gb", "en-us+f3"), "id": ("id", "id+f3", "id+m3")}
 RATES = (130, 165)
 NOISE_BELOW_DB = (10, 15)
-# Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move):
-# en yes/no 26/30 (87%), commands 6/9, one heard as something else ("slower please" heard freely as
-# "slow her please"); id yes/no 30/42 (71%), commands 2/9 (espeak-ng's "ulangi" is heard as
-# "tidak"), 4 heard as something else; no yes/no swap in either. Most misses are "asked again"
-# (unclear), which costs a turn, not a symptom. The bar is what was measured: raise it when the
-# hearing improves, never lower it without a reason. "wrong" counts answers heard as another
-# class, not merely asked again.
+# Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move),
+# heard as after a danger screen: en yes/no 26/30 (87%), commands 6/9, one heard as something
+# else ("slower please" heard freely as "slow her please"); id yes/no 29/42 (69%), commands 2/9,
+# 3 heard as something else (two "bener" as "apa", a repeat; one "lebih pelan" freely); no yes/no
+# swap and no false no in either. Before the screens' wider margin for a no, id was 30/42 with
+# espeak-ng's "ulangi" heard as "tidak", a no that denied a danger sign; the margin made that and
+# one clean "gak" unclear. Most misses are "asked again" (unclear), which costs a turn, not a
+# symptom. The bar is what was measured: raise it when the hearing improves, never lower it
+# without a reason. "wrong" counts answers heard as another class, not merely asked again.
 BARS = {"en": {"yes_no": 0.86, "commands": 0.66, "wrong": 1},
-        "id": {"yes_no": 0.71, "commands": 0.22, "wrong": 4}}
+        "id": {"yes_no": 0.69, "commands": 0.22, "wrong": 3}}
 YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
 
 
@@ -111,7 +113,9 @@ def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
     folder.mkdir(exist_ok=True)
     heard = []
     for said, voice, condition, wav in _renderings(language, folder):
-        transcript = ears.hear(load_wav(wav), phrases)
+        # As after a danger screen's question, the case that matters most (a no needs the wider margin
+        # there; after a cause question the margin is narrower, so these figures are its floor too).
+        transcript = ears.hear(load_wav(wav), phrases, danger=True)
         want = FORMS[language].get(said, "sentence")
         heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
 
@@ -130,6 +134,9 @@ def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
         if h.read_as != h.want:
             print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
     assert not swaps, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in swaps]
+    # A no that was not said denies a danger sign on a screen: never allowed, whatever was said.
+    false_no = [h for h in heard if h.read_as == "no" and h.want != "no"]
+    assert not false_no, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in false_no]
     assert _share(yes_no) >= BARS[language]["yes_no"]
     assert _share(commands) >= BARS[language]["commands"]
     assert len(wrong) <= BARS[language]["wrong"], wrong

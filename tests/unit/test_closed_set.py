@@ -35,6 +35,34 @@ def test_sometimes_and_yes_do_not_compete():
     assert choice.outcome == ANSWER and choice.kind in ("yes", "sometimes")
 
 
+def test_on_a_danger_screen_a_no_needs_the_wider_margin_and_a_yes_does_not():
+    # "ulangi" once scored as a no holding 91% of the likelihood: fine after a cause question,
+    # too little after "is one calf swollen?", where a wrong no denies the danger.
+    doubtful_no = {"no": [("tidak", ln(0.91), 2)], "unsure": [("tidak tahu", ln(0.06), 3)], "yes": [("iya", ln(0.03), 2)]}
+    screen = Rules(share=0.8, floor=-4.0, extra_words=2, no_share=0.95)
+    assert decide(doubtful_no, "di sini", RULES).outcome == ANSWER
+    assert decide(doubtful_no, "di sini", screen).outcome == UNCLEAR
+    doubtful_yes = {"yes": [("iya", ln(0.91), 2)], "unsure": [("tidak tahu", ln(0.06), 3)], "no": [("tidak", ln(0.03), 2)]}
+    assert decide(doubtful_yes, "iya", screen).kind == "yes"
+    clear_no = {"no": [("tidak", ln(0.98), 2)], "yes": [("iya", ln(0.01), 2)]}
+    assert decide(clear_no, "tidak", screen).outcome == ANSWER
+
+
+def test_the_conversation_says_when_its_question_is_a_danger_screen():
+    from assistant.config import Settings
+    from assistant.dialogue import Conversation
+
+    conversation = Conversation(Settings(language="en"))
+    conversation("my calf cramps when I walk")
+    assert conversation.listening_phrases() and conversation.asking_about_danger
+    for _ in range(12):
+        if not conversation.asking_about_danger:
+            break
+        conversation("no")
+    if conversation.listening_phrases():  # a cause question after the screens
+        assert not conversation.asking_about_danger
+
+
 def test_a_sentence_instead_of_an_answer_is_heard_freely():
     scores = {"yes": [("i am", ln(0.5), 3)], "no": [("no", ln(0.001), 2)]}
     assert decide(scores, "my chest hurts when i walk", RULES).outcome == FREE

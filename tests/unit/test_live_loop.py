@@ -159,7 +159,7 @@ class StreamingEars:
 
         return Hearing()
 
-    def hear(self, samples, phrases=None):
+    def hear(self, samples, phrases=None, danger=False):
         raise AssertionError("a streaming recogniser is fed during capture, not handed the utterance after")
 
 
