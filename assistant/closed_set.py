@@ -71,6 +71,12 @@ class Rules:
     extra_words: int = 2
     """A free listen with this many more words than the best phrase is a sentence, not an answer."""
 
+    answer_fit: float = -3.8
+    """Mean log-probability per token the winning class's own best phrase must reach: a class can
+    win on shares while none of its phrases reads the audio well ("belum" scored as "betul" at
+    -3.9 a token, a clear "iya betul" at -3.7); such a win is unclear, never taken.
+    Measured on tests/audio/test_answers.py."""
+
     no_share: float = 0.0
     """On a danger screen, the share a no must hold, both of all classes and against yes (0: the
     same as a yes). A no heard by mistake there denies a danger sign, so it needs more evidence
@@ -156,6 +162,10 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         phrase, kind = max(((p, k) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
                             for p, _, _ in scored), key=lambda item: _best_of(scores, *item))
     share = 1.0 / sum(math.exp(value - totals[winner]) for value in totals.values())
+    own_fit = max(lp / max(1, n) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
+                  for _, lp, n in scored)
+    if own_fit < rules.answer_fit:
+        return Choice(UNCLEAR, phrase, kind, share, free_text)
     needed = rules.overall if winner in _OPPOSITE else rules.share
     if winner == "no" and rules.no_share:
         needed = max(needed, rules.no_share)

@@ -190,7 +190,12 @@ class Ears:
             return Transcript(choice.phrase, choice.share, True)
         if choice.outcome == closed_set.UNCLEAR:
             return Transcript("", 0.0, True, unsure=True)
-        return self._decode(recogniser, samples, None)
+        heard = self._decode(recogniser, samples, None)
+        if _bare_answer(heard.text, language):
+            # The model found no expected phrase in this audio, so a free listen that reads as a
+            # bare yes or no ("belum" heard as "betul") is a guess: asked again, never recorded.
+            return Transcript("", 0.0, True, unsure=True)
+        return heard
 
     def start_hearing(self, phrases: list[str] | None = None) -> "Hearing | None":
         """Hear while the person speaks, when the recogniser decodes as it is fed (Vosk) and the
@@ -419,6 +424,13 @@ class SpokenLoop:
     def recover_microphone(self) -> None:
         self.microphone.close()
         self.open_microphone()
+
+
+def _bare_answer(text: str, language: str) -> bool:
+    from assistant.dialogue import match_answer
+    from assistant.knowledge import load_knowledge
+
+    return 0 < len(text.split()) <= 2 and match_answer(text, load_knowledge().pack(language)) in ("yes", "no")
 
 
 def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: str, transcript=None):

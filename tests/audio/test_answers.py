@@ -47,14 +47,15 @@ NOISE_BELOW_DB = (10, 15)
 # Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move),
 # heard as after a danger screen: en yes/no 26/30 (87%), commands 6/9, one heard as something
 # else ("slower please" heard freely as "slow her please"); id yes/no 29/42 (69%), commands 2/9,
-# 3 heard as something else (two "bener" as "apa", a repeat; one "lebih pelan" freely); no yes/no
-# swap and no false no in either. Before the screens' wider margin for a no, id was 30/42 with
-# espeak-ng's "ulangi" heard as "tidak", a no that denied a danger sign; the margin made that and
-# one clean "gak" unclear. Most misses are "asked again" (unclear), which costs a turn, not a
-# symptom. The bar is what was measured: raise it when the hearing improves, never lower it
-# without a reason. "wrong" counts answers heard as another class, not merely asked again.
+# one heard as something else ("lebih pelan" freely); no yes/no swap and no false no in either.
+# Before the screens' wider margin for a no and the fit floor of closed_set.Rules, id was 30/42
+# with 4 wrong, espeak-ng's "ulangi" heard as "tidak" among them (a no that denied a danger sign);
+# those rules made it and one clean "gak" unclear. Most misses are "asked again" (unclear), which
+# costs a turn, not a symptom. The bar is what was measured: raise it when the hearing improves,
+# never lower it without a reason. "wrong" counts answers heard as another class, not merely
+# asked again.
 BARS = {"en": {"yes_no": 0.86, "commands": 0.66, "wrong": 1},
-        "id": {"yes_no": 0.69, "commands": 0.22, "wrong": 3}}
+        "id": {"yes_no": 0.69, "commands": 0.22, "wrong": 1}}
 YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
 
 

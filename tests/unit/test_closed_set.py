@@ -48,6 +48,14 @@ def test_on_a_danger_screen_a_no_needs_the_wider_margin_and_a_yes_does_not():
     assert decide(clear_no, "tidak", screen).outcome == ANSWER
 
 
+def test_a_class_that_wins_while_none_of_its_phrases_reads_the_audio_well_is_unclear():
+    # Shares alone said "betul" (yes) for a mumbled "belum" (not yet): 98% of a poor lot.
+    poor = {"yes": [("betul", 3 * -3.93, 3)], "no": [("bukan", 3 * -5.83, 3)]}
+    assert decide(poor, "baun", Rules(share=0.8, floor=-6.0)).outcome == UNCLEAR
+    good = {"yes": [("iya betul", 4 * -3.6, 4)], "no": [("tidak", 2 * -8.0, 2)]}
+    assert decide(good, "iya me", Rules(share=0.8, floor=-6.0)).outcome == ANSWER
+
+
 def test_the_conversation_says_when_its_question_is_a_danger_screen():
     from assistant.config import Settings
     from assistant.dialogue import Conversation

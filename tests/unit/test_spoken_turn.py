@@ -80,3 +80,24 @@ def test_answers_the_hearing_cannot_tell_end_kindly_instead_of_looping():
     assert EN.screens["clot_signs"].if_unsure.text in replies[3]
     [entry] = diary.load()
     assert len(entry.heard) == 4 and entry.heard[1] == "[unclear answer]"
+
+
+def test_a_free_listen_that_is_a_bare_yes_or_no_after_no_phrase_fitted_is_asked_again(monkeypatch):
+    """The model found none of the expected phrases in the audio; a free listen that then says
+    just "betul" is a guess, and a guessed yes or no is never recorded."""
+    from assistant import closed_set
+    from assistant.live import Ears
+    from assistant.recognition import Transcript
+
+    class Model:
+        language = "id"
+
+        def hear_answer(self, samples, classes, danger=False):
+            return closed_set.Choice(closed_set.FREE, free_text="betul")
+
+    ears = object.__new__(Ears)  # no model loaded: the decision after the scoring is under test
+    monkeypatch.setattr(ears, "_decode", lambda recogniser, samples, phrases: Transcript(heard[0], 0.8, True), raising=False)
+    heard = ["betul"]
+    assert ears._hear_answer(Model(), np.zeros(16000, np.int16), ["iya", "tidak"], "id").text == ""
+    heard[0] = "sesak napas"  # a danger sign said instead of an answer is still heard
+    assert ears._hear_answer(Model(), np.zeros(16000, np.int16), ["iya", "tidak"], "id").text == "sesak napas"
