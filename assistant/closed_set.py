@@ -71,16 +71,12 @@ class Rules:
     extra_words: int = 2
     """A free listen with this many more words than the best phrase is a sentence, not an answer."""
 
-    answer_fit: float = -3.8
-    """Mean log-probability per token the winning class's own best phrase must reach: a class can
-    win on shares while none of its phrases reads the audio well ("belum" scored as "betul" at
-    -3.9 a token, a clear "iya betul" at -3.7); such a win is unclear, never taken.
-    Measured on tests/audio/test_answers.py."""
-
-    no_share: float = 0.0
-    """On a danger screen, the share a no must hold, both of all classes and against yes (0: the
-    same as a yes). A no heard by mistake there denies a danger sign, so it needs more evidence
-    than a yes, whose mistake costs only an unneeded warning."""
+    no_fit: float | None = None
+    """After a danger screen's question, the mean log-probability per token a no's own best phrase
+    must reach (None: no such check). A no heard by mistake there denies a danger sign, while a yes
+    by mistake only warns too much, so only a no is held to it: no can win on shares while none of
+    its phrases reads the audio well (a "ya" in babble scored as "tidak" at -4.1 a token; a plain
+    "tidak" scores -2 to -3.6)."""
 
 
 def classes_of(phrases: list[str], language: str) -> dict[str, str]:
@@ -162,14 +158,11 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         phrase, kind = max(((p, k) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
                             for p, _, _ in scored), key=lambda item: _best_of(scores, *item))
     share = 1.0 / sum(math.exp(value - totals[winner]) for value in totals.values())
-    own_fit = max(lp / max(1, n) for k, scored in scores.items() if _SAME_EFFECT.get(k, k) == winner
-                  for _, lp, n in scored)
-    if own_fit < rules.answer_fit:
-        return Choice(UNCLEAR, phrase, kind, share, free_text)
-    needed = rules.overall if winner in _OPPOSITE else rules.share
-    if winner == "no" and rules.no_share:
-        needed = max(needed, rules.no_share)
-    if share < needed:
+    if winner == "no" and rules.no_fit is not None:
+        own_fit = max(lp / max(1, n) for _, lp, n in scores.get("no", []))
+        if own_fit < rules.no_fit:
+            return Choice(UNCLEAR, phrase, kind, share, free_text)
+    if share < (rules.overall if winner in _OPPOSITE else rules.share):
         # A command heard by mistake can end the conversation before the danger questions.
         return Choice(UNCLEAR, phrase, kind, share, free_text)
     opposite = _OPPOSITE.get(winner)
@@ -177,8 +170,7 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         # The margin that matters most: a yes heard as a no (or the reverse) misses or invents a
         # symptom on a danger screen, so yes must beat no by far, whatever else was likely.
         against = totals.get(opposite, -math.inf)
-        margin = max(rules.share, rules.no_share) if winner == "no" else rules.share
-        if 1.0 / (1.0 + math.exp(against - totals[winner])) < margin:
+        if 1.0 / (1.0 + math.exp(against - totals[winner])) < rules.share:
             return Choice(UNCLEAR, phrase, kind, share, free_text)
     return Choice(ANSWER, phrase, kind, share, free_text)
 

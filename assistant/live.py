@@ -191,9 +191,9 @@ class Ears:
         if choice.outcome == closed_set.UNCLEAR:
             return Transcript("", 0.0, True, unsure=True)
         heard = self._decode(recogniser, samples, None)
-        if _bare_answer(heard.text, language):
+        if danger and _bare_no(heard.text, language):
             # The model found no expected phrase in this audio, so a free listen that reads as a
-            # bare yes or no ("belum" heard as "betul") is a guess: asked again, never recorded.
+            # bare no is a guess, and on a danger screen a guessed no would deny the sign.
             return Transcript("", 0.0, True, unsure=True)
         return heard
 
@@ -426,11 +426,11 @@ class SpokenLoop:
         self.open_microphone()
 
 
-def _bare_answer(text: str, language: str) -> bool:
+def _bare_no(text: str, language: str) -> bool:
     from assistant.dialogue import match_answer
     from assistant.knowledge import load_knowledge
 
-    return 0 < len(text.split()) <= 2 and match_answer(text, load_knowledge().pack(language)) in ("yes", "no")
+    return 0 < len(text.split()) <= 2 and match_answer(text, load_knowledge().pack(language)) == "no"
 
 
 def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: str, transcript=None):

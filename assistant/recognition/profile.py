@@ -41,8 +41,8 @@ class RecognitionProfile:
     """After a yes/no question, the share of the likelihood of yes and no together that a yes (or
     a no) must hold for Whisper's closed-set hearing to take it; below it the answer is unclear."""
 
-    answer_no_share_on_screens: float = 0.0
-    """After a danger screen's question, the share a no must hold instead (closed_set.Rules.no_share)."""
+    answer_no_fit_on_screens: float | None = None
+    """After a danger screen's question, how well a no must read the audio (closed_set.Rules.no_fit)."""
 
     answer_end_silence: float = 0.6
     """Seconds of quiet that end an utterance after a yes/no question once what was said is a

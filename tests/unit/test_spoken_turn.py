@@ -82,9 +82,9 @@ def test_answers_the_hearing_cannot_tell_end_kindly_instead_of_looping():
     assert len(entry.heard) == 4 and entry.heard[1] == "[unclear answer]"
 
 
-def test_a_free_listen_that_is_a_bare_yes_or_no_after_no_phrase_fitted_is_asked_again(monkeypatch):
+def test_on_a_danger_screen_a_free_listen_that_is_a_bare_no_is_asked_again(monkeypatch):
     """The model found none of the expected phrases in the audio; a free listen that then says
-    just "betul" is a guess, and a guessed yes or no is never recorded."""
+    just "nggak" is a guess, and a guessed no would deny a danger sign."""
     from assistant import closed_set
     from assistant.live import Ears
     from assistant.recognition import Transcript
@@ -97,7 +97,9 @@ def test_a_free_listen_that_is_a_bare_yes_or_no_after_no_phrase_fitted_is_asked_
 
     ears = object.__new__(Ears)  # no model loaded: the decision after the scoring is under test
     monkeypatch.setattr(ears, "_decode", lambda recogniser, samples, phrases: Transcript(heard[0], 0.8, True), raising=False)
-    heard = ["betul"]
-    assert ears._hear_answer(Model(), np.zeros(16000, np.int16), ["iya", "tidak"], "id").text == ""
+    heard = ["nggak"]
+    silence = np.zeros(16000, np.int16)
+    assert ears._hear_answer(Model(), silence, ["iya", "tidak"], "id", danger=True).text == ""
+    assert ears._hear_answer(Model(), silence, ["iya", "tidak"], "id").text == "nggak"  # a cause question
     heard[0] = "sesak napas"  # a danger sign said instead of an answer is still heard
-    assert ears._hear_answer(Model(), np.zeros(16000, np.int16), ["iya", "tidak"], "id").text == "sesak napas"
+    assert ears._hear_answer(Model(), silence, ["iya", "tidak"], "id", danger=True).text == "sesak napas"
