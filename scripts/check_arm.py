@@ -423,6 +423,7 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 # ---- the checks of the answers ----------------------------------------------------------------------
 
+BINARY_MODULES = ("ctranslate2", "onnxruntime", "av", "soxr", "webrtcvad", "sounddevice", "vosk", "numpy")
 TRIAGE = ("none", "self_care", "routine", "urgent", "emergency")
 ASKS = {
     "en": ("my left calf is swollen, red and warm since my long flight yesterday",
@@ -645,14 +646,19 @@ def check_commands(root: Root, report: Report) -> None:
     bin_ = f"{CHECKOUT}/.venv/bin/calf-assistant"
     python = f"{CHECKOUT}/.venv/bin/python"
 
-    probe = ("import json, platform; from assistant.recogniser import load_profile, _cpu_threads; "
+    # Every compiled dependency, imported: each is an aarch64 wheel (or, for sounddevice, Debian's
+    # PortAudio) that only this run ever loads.
+    probe = ("import importlib, json, platform; from assistant.recogniser import load_profile, _cpu_threads; "
+             f"names = {BINARY_MODULES!r}; "
+             "loaded = {n: getattr(importlib.import_module(n), '__version__', 'loaded') for n in names}; "
              "print(json.dumps({'machine': platform.machine(), 'en': load_profile('en').whisper_model, "
-             "'id': load_profile('id').whisper_model, 'threads': _cpu_threads()}))")
+             "'id': load_profile('id').whisper_model, 'threads': _cpu_threads(), 'modules': loaded}))")
 
     def branches(output, check):
         facts = parse_json(output)
+        modules = ", ".join(f"{name} {version}" for name, version in facts["modules"].items())
         check.detail = (f"{facts['machine']}: English hears with {facts['en']}, Indonesian with {facts['id']}, "
-                        f"{facts['threads']} Whisper threads")
+                        f"{facts['threads']} Whisper threads; loaded {modules}")
         problems = []
         if facts["machine"] != "aarch64":
             problems.append(f"machine is {facts['machine']}, not aarch64")
