@@ -284,3 +284,11 @@ def test_the_emulated_cpu_never_claims_to_be_a_raspberry_pi():
     assert "CPU part\t: 0xd08" in text and "emulation" in check_arm.CPU_MODEL
     assert "not a Raspberry Pi" in check_arm.CPU_MODEL
     json.dumps(check_arm.SETUP_FLAGS)
+
+
+def test_a_fresh_root_always_gets_a_second_install_and_a_cached_one_when_the_first_changed_something():
+    idle = "install-pi: nothing to do: every step was already done."
+    assert not check_arm.was_idle(False, [], idle)  # fresh: the first run is the install itself
+    assert check_arm.was_idle(True, [], idle)
+    assert not check_arm.was_idle(True, ["changed home/pi/.local/share/calf-assistant/models/x"], idle)
+    assert not check_arm.was_idle(True, [], "install-pi: done (changed: models).")
