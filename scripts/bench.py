@@ -87,39 +87,39 @@ class Case:
     """Why this row stands in for another (empty for a real row)."""
 
     threads: int = 0
-    """Whisper's CPU threads; 0 for what assistant.recogniser picks on this machine."""
+    """Whisper's CPU threads; 0 for what assistant.recognition picks on this machine."""
 
     role: str = ""
     """In --profile arm: 'x86' for this machine's default, 'arm' for what a Raspberry Pi runs."""
 
 
 def pi_threads(cores: int = 4) -> int:
-    """The Whisper threads assistant.recogniser picks on a board with this many cores (a Pi 4 or 5
+    """The Whisper threads assistant.recognition picks on a board with this many cores (a Pi 4 or 5
     has 4), by its own rule rather than a copy of it."""
     from unittest import mock
 
-    from assistant import recogniser
+    from assistant.recognition import whisper
 
-    with mock.patch.object(recogniser.os, "cpu_count", return_value=cores):
-        return recogniser._cpu_threads()
+    with mock.patch.object(whisper.os, "cpu_count", return_value=cores):
+        return whisper._cpu_threads()
 
 
 def board_profile(lang: str, arm: bool):
-    """The recognition profile assistant.recogniser builds for `lang` on an ARM board (arm) or on
+    """The recognition profile assistant.recognition builds for `lang` on an ARM board (arm) or on
     an x86 machine, whichever this one is."""
     from unittest import mock
 
-    from assistant import recogniser
+    from assistant.recognition import profile
 
-    with mock.patch.object(recogniser, "_low_power", return_value=arm):
-        return recogniser.load_profile.__wrapped__(lang)  # around its cache, which holds this machine's
+    with mock.patch.object(profile, "_low_power", return_value=arm):
+        return profile.load_profile.__wrapped__(lang)  # around its cache, which holds this machine's
 
 
 def arm_cases(languages: list[str]) -> list[Case]:
     """What a Raspberry Pi runs, beside the x86 default for comparison, both on this machine: the
     Pi's Whisper model on as many of the Pi's threads as this machine has cores; and the Vosk
     model the Pi's auto engine prefers, measured only where it is installed."""
-    from assistant.recogniser import _cpu_threads
+    from assistant.recognition.whisper import _cpu_threads
 
     on_pi = pi_threads()
     here = min(on_pi, os.cpu_count() or 1)
@@ -333,7 +333,9 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int, 
     started = time.perf_counter()
     if case.threads:
         # The thread count of the board being stood in for, not this machine's.
-        recogniser_module._cpu_threads = lambda: case.threads
+        import assistant.recognition.whisper as whisper_module
+
+        whisper_module._cpu_threads = lambda: case.threads
     recogniser = _make_recogniser(case)
     load_s = time.perf_counter() - started
 
