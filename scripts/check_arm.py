@@ -292,7 +292,7 @@ class Root:
 
     # -- making it --
 
-    def build(self, recipe: Recipe, log) -> Outcome:
+    def build(self, recipe: Recipe) -> Outcome:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         done = run(["debootstrap", "--arch=arm64", f"--variant={recipe.variant}", recipe.suite, str(self.path),
                     recipe.mirror], timeout=1200, log_to=self.logs / "debootstrap.log")
@@ -651,7 +651,7 @@ def answered(root: Root, report: Report, name: str, argv: list[str], judge, time
     return report.add(check, done.output)
 
 
-def install(root: Root, report: Report, name: str) -> Outcome:
+def install(root: Root, name: str) -> Outcome:
     argv = [f"{CHECKOUT}/scripts/install-pi", "--user", USER, *SETUP_FLAGS]
     # As root for the person, like `sudo ./scripts/install-pi`: inside the root, sudo cannot raise
     # privileges, since Debian registers qemu without binfmt's credentials flag.
@@ -782,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cached:
         key_file.unlink(missing_ok=True)
         remove_tree(root_path)
-        made = root.build(RECIPE, report.log)
+        made = root.build(RECIPE)
         report.add(Check("debootstrap arm64 root", [] if made.code == 0 else [f"exit code {made.code}"],
                          detail=f"{RECIPE.suite} {RECIPE.variant}", seconds=made.seconds), made.output)
         if made.code != 0:
@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "install-pi" if number == 1 and not cached else \
             "install-pi (again, on the cached root)" if number == 1 else "install-pi (again)"
         before = fingerprint(root.path)
-        done = install(root, report, f"install-pi-{number}")
+        done = install(root, f"install-pi-{number}")
         check = report.add(Check(name, [] if done.code == 0 else [f"exit code {done.code}"], seconds=done.seconds),
                            done.output)
         if not check.ok:
