@@ -86,6 +86,85 @@ class Case:
     stand_in: str = ""
     """Why this row stands in for another (empty for a real row)."""
 
+    threads: int = 0
+    """Whisper's CPU threads; 0 for what assistant.recognition picks on this machine."""
+
+    role: str = ""
+    """In --profile arm: 'x86' for this machine's default, 'arm' for what a Raspberry Pi runs."""
+
+
+def pi_threads(cores: int = 4) -> int:
+    """The Whisper threads assistant.recognition picks on a board with this many cores (a Pi 4 or 5
+    has 4), by its own rule rather than a copy of it."""
+    from unittest import mock
+
+    from assistant.recognition import whisper
+
+    with mock.patch.object(whisper.os, "cpu_count", return_value=cores):
+        return whisper._cpu_threads()
+
+
+def board_profile(lang: str, arm: bool):
+    """The recognition profile assistant.recognition builds for `lang` on an ARM board (arm) or on
+    an x86 machine, whichever this one is."""
+    from unittest import mock
+
+    from assistant.recognition import profile
+
+    with mock.patch.object(profile, "_low_power", return_value=arm):
+        return profile.load_profile.__wrapped__(lang)  # around its cache, which holds this machine's
+
+
+def arm_cases(languages: list[str]) -> list[Case]:
+    """What a Raspberry Pi runs, beside the x86 default for comparison, both on this machine: the
+    Pi's Whisper model on as many of the Pi's threads as this machine has cores; and the Vosk
+    model the Pi's auto engine prefers, measured only where it is installed."""
+    from assistant.recognition.whisper import _cpu_threads
+
+    on_pi = pi_threads()
+    here = min(on_pi, os.cpu_count() or 1)
+    rows = []
+    for lang in languages:
+        x86, profile = board_profile(lang, arm=False), board_profile(lang, arm=True)
+        rows.append(Case(lang, "whisper", x86.whisper_model,
+                         f"faster-whisper {x86.whisper_model} (x86 default, {_cpu_threads()} threads)", lang,
+                         role="x86"))
+        model = profile.whisper_model
+        threads = f"{here} threads" + (f"; a Pi uses {on_pi}" if here != on_pi else "")
+        rows.append(Case(lang, "whisper", model, f"faster-whisper {model} (ARM default, {threads})", lang,
+                         threads=here, role="arm"))
+        if profile.vosk_model:
+            rows.append(Case(lang, "vosk", profile.vosk_model,
+                             f"Vosk {profile.vosk_model} (ARM default once installed)", lang, role="arm"))
+    return rows
+
+
+def arm_comparison(results: list[dict]) -> list[dict]:
+    """Per language, the ARM default's cost as a multiple of this machine's default (same machine,
+    same utterances), so the ratio holds where the absolute times do not."""
+    compared = []
+    for lang in dict.fromkeys(row["lang"] for row in results):
+        x86 = next((r for r in results if r["lang"] == lang and r.get("role") == "x86"), None)
+        arm = next((r for r in results if r["lang"] == lang and r.get("role") == "arm" and r["engine"] == "whisper"), None)
+        if not x86 or not arm:
+            continue
+        ratios = {key: arm["metrics"][key] / x86["metrics"][key]
+                  for key in ("load_s", "rtf", "eos_to_final_s", "eos_to_first_audio_s", "peak_rss_mb")
+                  if x86["metrics"].get(key) and arm["metrics"].get(key) is not None}
+        compared.append({"lang": lang, "x86": x86["label"], "arm": arm["label"], "ratios": ratios})
+    return compared
+
+
+def arm_table(compared: list[dict]) -> str:
+    lines = ["| Lang | ARM default | vs this machine's default | Load | RTF | End-of-speech → transcript "
+             "| End-of-speech → first reply audio | Peak RSS |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for row in compared:
+        r = row["ratios"]
+        cells = " | ".join(f"{r[key]:.2f}x" if key in r else "—"
+                           for key in ("load_s", "rtf", "eos_to_final_s", "eos_to_first_audio_s", "peak_rss_mb"))
+        lines.append(f"| {row['lang']} | {row['arm']} | {row['x86']} | {cells} |")
+    return "\n".join(lines)
+
 
 def cases(languages: list[str]) -> list[Case]:
     from assistant.recognition import load_profile
@@ -252,6 +331,11 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int, 
         import faster_whisper  # noqa: F401
     import_s = time.perf_counter() - started
     started = time.perf_counter()
+    if case.threads:
+        # The thread count of the board being stood in for, not this machine's.
+        import assistant.recognition.whisper as whisper_module
+
+        whisper_module._cpu_threads = lambda: case.threads
     recogniser = _make_recogniser(case)
     load_s = time.perf_counter() - started
 
@@ -527,8 +611,8 @@ def _disk_mb(folder: Path) -> float:
 
 def measure(case: Case, utterances: list[dict], english: list[str], repeat: int, folder: Path,
             answers: dict[str, str]) -> dict:
-    job = folder / f"job-{case.lang}-{case.model}.json"
-    out = folder / f"result-{case.lang}-{case.model}.json"
+    job = folder / f"job-{case.lang}-{case.model}-{case.role}.json"
+    out = folder / f"result-{case.lang}-{case.model}-{case.role}.json"
     job.write_text(json.dumps({"case": asdict(case), "utterances": utterances, "english": english,
                                "repeat": repeat, "answer": answers[case.speech_lang]}), encoding="utf-8")
     done = subprocess.run([sys.executable, __file__, "--worker", str(job), str(out)], cwd=ROOT,
@@ -602,6 +686,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="passes over the utterances (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="two utterances, one pass: a smoke run of every metric")
     parser.add_argument("--voices-only", action="store_true", help="only the voices table (no recognition rows)")
+    parser.add_argument("--profile", choices=("host", "arm"), default="host",
+                        help="host: every engine with this machine's defaults; arm: what a Raspberry Pi runs "
+                             "(its models and threads) beside this machine's default, as ratios")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"), help="JSON results (default %(default)s)")
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -618,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     languages = ["en", "id"] if args.lang == "all" else [args.lang]
     count = 2 if args.quick else len(CORPUS_PICKS)
     repeat = args.repeat or (1 if args.quick else 3)
-    rows = [] if args.voices_only else cases(languages)
+    rows = [] if args.voices_only else arm_cases(languages) if args.profile == "arm" else cases(languages)
     _ensure_joined_models(rows)
     info = machine()
     results, skipped = [], []
@@ -629,7 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         answers = make_answers(folder, wanted)
         english = [u["text"] for u in utterances["en"]]
         for case in rows:
-            base = {"lang": case.lang, "engine": case.engine, "model": case.model, "label": case.label}
+            base = {"lang": case.lang, "engine": case.engine, "model": case.model, "label": case.label,
+                    "role": case.role, "threads": case.threads}
             if not models.is_installed(case.model):
                 skipped.append({**base, "reason": f"model not installed here; install with: {models.fix_command(case.model)}"})
                 continue
@@ -667,13 +755,19 @@ def main(argv: list[str] | None = None) -> int:
                                                   "seconds": PI_BUDGET_S, "device": "Raspberry Pi 4",
                                                   "language": "en", "engine": "vosk"},
               "notes": said, "voice_metrics": list(VOICE_METRICS), "voices": voice_results,
-              "voices_not_measured": voice_skipped}
+              "voices_not_measured": voice_skipped, "profile": args.profile}
+    if args.profile == "arm":
+        report["arm"] = {"pi_threads": pi_threads(), "comparison": arm_comparison(results),
+                         "note": "measured on this machine with the Raspberry Pi's defaults; not a Pi timing"}
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"## Speech path benchmark\n\nMachine: {machine_line(info)}\n")
     print(table(results, skipped))
     print()
     for line in said[1:]:
         print(f"- {line}")
+    if args.profile == "arm":
+        print("\n## ARM defaults against this machine's own (ratios; both measured here, not on a Pi)\n")
+        print(arm_table(report["arm"]["comparison"]))
     print("\n## Voices\n")
     print(voice_table(voice_results, voice_skipped))
     print("\n- Load and warm-up: the engine loaded and one short sentence made, as the live loop does before "

@@ -61,3 +61,58 @@ def test_system_service_flag(tmp_path):
 def test_script_is_valid_bash_and_executable():
     assert os.access(SCRIPT, os.X_OK)
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+
+
+def _fake(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def _with_fakes(tmp_path: Path, **scripts: str) -> dict:
+    folder = tmp_path / "fake-bin"
+    folder.mkdir(exist_ok=True)
+    for name, script in scripts.items():
+        _fake(folder, name.replace("_", "-"), script)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def _run_with(env: dict, *flags: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    full = dict(os.environ, HOME=str(tmp_path), **env)
+    return subprocess.run([str(SCRIPT), *flags], capture_output=True, text=True, env=full, timeout=60, cwd=tmp_path)
+
+
+def test_32_bit_raspberry_pi_os_is_stopped_with_a_clear_message_before_anything_runs(tmp_path):
+    # 32-bit Raspberry Pi OS on a Pi 4 runs a 64-bit kernel: only dpkg tells the truth.
+    env = _with_fakes(tmp_path, dpkg='[ "$1" = --print-architecture ] && echo armhf', uname="echo aarch64")
+    for flags in (("--dry-run",), ()):
+        result = _run_with(env, *flags, "--user", "nobody", tmp_path=tmp_path)
+        assert result.returncode == 2
+        assert "32-bit" in result.stderr and "Raspberry Pi OS (64-bit)" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not _commands(result.stdout)
+
+
+def test_too_little_disk_or_memory_is_said_before_the_steps(tmp_path):
+    disk = _run_with({"CALF_INSTALL_MIN_FREE_MB": "999999999"}, "--dry-run", "--user", "nobody", tmp_path=tmp_path)
+    assert disk.returncode == 0 and "(a real run stops here)" in disk.stdout
+    assert "MB free on" in disk.stderr and "free some space" in disk.stderr
+    memory = _run_with({"CALF_INSTALL_MIN_MEMORY_MB": "999999999"}, "--dry-run", "--user", "nobody", tmp_path=tmp_path)
+    assert "MB of memory" in memory.stderr and "at least 1 GB" in memory.stderr
+    # The warning comes before the first step's commands.
+    assert memory.stdout.index("(a real run stops here)") < memory.stdout.index("== 1/6")
+    ample = _dry_run("--user", "nobody", tmp_path=tmp_path)
+    assert "checked: 64-bit" in ample.stdout and "stops here" not in ample.stdout
+
+
+def test_pipewire_keeps_the_sound_and_pulseaudio_is_not_installed_beside_it(tmp_path):
+    env = _with_fakes(tmp_path, dpkg_query='[ "$3" = pipewire-pulse ] && echo "install ok installed" && exit 0; exit 1')
+    result = _run_with(env, "--dry-run", "--user", "nobody", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    install = next(c for c in _commands(result.stdout) if "apt-get install" in c).split()
+    assert "pulseaudio" not in install and "pulseaudio-utils" in install and "espeak-ng" in install
+    assert "PipeWire" in result.stdout
+    bare = _with_fakes(tmp_path, dpkg_query="exit 1")
+    without = _run_with(bare, "--dry-run", "--user", "nobody", tmp_path=tmp_path)
+    assert "pulseaudio" in next(c for c in _commands(without.stdout) if "apt-get install" in c).split()
+    assert "PipeWire" not in without.stdout
