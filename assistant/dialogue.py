@@ -684,6 +684,12 @@ class Conversation:
         self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
         return self.turn.reply
 
+    def use_settings(self, settings: Settings) -> None:
+        """Settings read again (SIGHUP) from the next turn on; what was said so far stays."""
+        self.settings = settings
+        self.dialogue = replace(self.dialogue, settings=settings)
+        self.diary.settings = settings
+
     def close(self) -> None:
         """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""
         if not self.state.done:

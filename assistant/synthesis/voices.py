@@ -219,8 +219,18 @@ class Voices:
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
         return self.for_profile(profile)(text, profile)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._voices.clear()
+
 
 _VOICES = Voices()
+
+
+def forget() -> None:
+    """Drop every loaded voice, a failed one included: the next preload reads its model again
+    (SIGHUP, after the caregiver changed the voice or put a broken model right)."""
+    _VOICES.clear()
 
 
 def default_renderer() -> Voices:
