@@ -312,6 +312,8 @@ class SpokenLoop:
     sleep: Callable[[float], None] = time.sleep
     listen_timeout: float = 8.0
     wake_phrase: str = ""
+    microphone_failing: bool = False
+    """A microphone error was reported; said once per outage, not at every retry."""
     hangup: object | None = None
     """assistant.signals.Hangup: after a SIGHUP, `reread` gives the settings for the next turn."""
     reread: Callable[[], object] | None = None
@@ -413,11 +415,16 @@ class SpokenLoop:
         try:
             utterance = self.capture(hearing.feed if hearing else None, answer=bool(phrases))
         except DeviceError as error:
-            _note(str(error))
-            self.mouth.say(reply_text(self.language, "device_error"))
+            if not self.microphone_failing:
+                _note(str(error))
+                self.mouth.say(reply_text(self.language, "device_error"))
+            self.microphone_failing = True
             self.microphone.close()
             self.open_microphone()
             return
+        if self.microphone_failing:
+            _note("the microphone works again")
+            self.microphone_failing = False
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
