@@ -530,6 +530,18 @@ def _expected_phrases(handle_turn) -> list[str] | None:
     return phrases() if callable(phrases) else None
 
 
+def nobody_types(stream: TextIO) -> bool:
+    """True when the input is /dev/null, as under systemd: nobody can type, so the typed
+    conversation would end at once."""
+    import stat
+
+    try:
+        info, null = os.fstat(stream.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError):  # a stream without a file (io.StringIO): somebody feeds it
+        return False
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == null.st_rdev
+
+
 def microphone_problem(settings) -> str | None:
     """Why the live loop cannot listen, in one line; None when a microphone is there."""
     from assistant.devices import INPUT, list_devices, pick_device
@@ -561,6 +573,10 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     hangup, restore_signals = signals.install()
     try:
         problem = None if args.typed else microphone_problem(settings)
+        if problem and nobody_types(stdin):
+            # A service (stdin is /dev/null): ending here with exit 0 would leave it stopped for good.
+            _note(f"{problem}; waiting for one")
+            problem = None
         if args.typed or problem:
             if problem:
                 _note(problem)
