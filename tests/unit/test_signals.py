@@ -18,7 +18,7 @@ from assistant import diary, signals
 from assistant.config import EmergencySettings, Settings, VoiceSettings
 from assistant.dialogue import Conversation
 from assistant.live import Immediately, Mouth, SpokenLoop
-from assistant.recogniser import Transcript
+from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 from processes import LineReader
 
@@ -63,7 +63,7 @@ def test_sighup_does_not_end_the_loop(tmp_path):
 
 
 class Ears:
-    def hear(self, samples, phrases=None, *, fallback=True):
+    def hear(self, samples, phrases=None, **listening):
         return Transcript("my calf cramps when I walk", 0.9, True)
 
 
