@@ -371,12 +371,13 @@ class SpokenLoop:
         return 0
 
     def reload(self) -> None:
-        """SIGHUP: the settings file again and the voice loaded afresh (a repaired model speaks
-        again, a broken one hands over to espeak-ng); the conversation going on carries on. The
-        language and the recogniser are loaded once at start, so changing them needs a restart."""
+        """SIGHUP: the settings file again, and a voice loaded again if it failed, was changed in
+        the settings, or its model file changed (a repaired model speaks again, a broken one hands
+        over to espeak-ng); the conversation going on carries on. The language and the recogniser
+        are loaded once at start, so changing them needs a restart."""
         from dataclasses import replace
 
-        from assistant.synthesis import forget_voices
+        from assistant.synthesis import forget_stale_voices
 
         try:
             settings = self.reread() if self.reread is not None else self.settings
@@ -390,12 +391,12 @@ class SpokenLoop:
         device_changed = settings.audio.input_device != self.settings.audio.input_device
         self.settings = settings
         self.mouth.retune(settings)
-        forget_voices()
+        forget_stale_voices()
         load_voices(settings)
         if device_changed and hasattr(self.microphone, "device"):
             self.microphone.device = settings.audio.input_device
             self.recover_microphone()
-        _note("settings and voice reloaded (SIGHUP); language and recognition change only with a restart")
+        _note("settings reloaded (SIGHUP); language and recognition change only with a restart")
 
     def wake_up(self, phrases: list[str]) -> None:
         """Listen for a wake phrase instead of waiting for Enter."""

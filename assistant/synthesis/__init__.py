@@ -34,11 +34,11 @@ from assistant.synthesis.espeak import (
 )
 from assistant.synthesis.profile import EngineChoice, VoiceProfile, load_voice, split_sentences
 from assistant.synthesis.voices import Voice, default_renderer, preload
-from assistant.synthesis.voices import forget as forget_voices
+from assistant.synthesis.voices import forget_stale as forget_stale_voices
 
 __all__ = [
     "Chunk", "EngineChoice", "Pyttsx3Engine", "Renderer", "SentenceRenderer", "Voice", "VoiceProfile",
-    "default_renderer", "espeak_command", "espeak_renderer", "forget_voices", "load_voice", "preload", "read_wav_bytes",
+    "default_renderer", "espeak_command", "espeak_renderer", "forget_stale_voices", "load_voice", "preload", "read_wav_bytes",
     "render", "render_to_wav", "resolve_language", "say_command", "speak", "split_sentences",
 ]
 

@@ -59,7 +59,7 @@ def test_crashes_restart_after_restartsec_until_the_start_limit(unit, pulse, vir
         # systemctl reload: SIGHUP reloads, the same process goes on (no restart needed or made)
         pid = supervised.main_pid
         supervised.reload()
-        _wait_said(supervised, "settings and voice reloaded", timeout=60)
+        _wait_said(supervised, "settings reloaded (SIGHUP)", timeout=60)
         assert supervised.main_pid == pid and supervised.process.poll() is None and len(supervised.starts) == 1
 
         # a crash, again and again: restarted RestartSec after each, until StartLimitBurst starts

@@ -75,7 +75,7 @@ def test_after_sighup_the_next_turn_has_the_reread_settings_and_a_fresh_voice(mo
     changed = replace(first, language="id", voice=VoiceSettings(rate=1.3), emergency=EmergencySettings(en=("911",)))
     conversation = Conversation(first)
     forgotten, loaded, spoken = [], [], []
-    monkeypatch.setattr(synthesis, "forget_voices", lambda: forgotten.append(True))
+    monkeypatch.setattr(synthesis, "forget_stale_voices", lambda: forgotten.append(True))
     monkeypatch.setattr(live, "load_voices", lambda settings: loaded.append(settings.voice.rate))
     speak = lambda text, language, settings: spoken.append(settings.voice.rate)  # noqa: E731
     microphone = FakeMicrophone(np.concatenate([voice(1.0), np.zeros(32000, np.int16)]))
@@ -123,3 +123,28 @@ def test_sigterm_is_raised_once_then_ignored_until_the_handlers_are_restored():
     finally:
         restore()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_sighup_loads_a_voice_again_only_if_it_failed_or_its_model_file_changed(monkeypatch):
+    from assistant.synthesis import voices
+    from assistant.synthesis.profile import EngineChoice
+
+    on_disk = {"identity": ("hibari.onnx", 7, 1000, 1)}
+    monkeypatch.setattr(voices, "model_identity", lambda choice: on_disk["identity"])
+
+    class Engine:
+        def render(self, text, profile):
+            return np.ones(160, np.int16), 16000
+
+    def broken(choice):
+        raise RuntimeError("Protobuf parsing failed")
+
+    pool = voices.Voices()
+    choice = EngineChoice("hibari", "heart")
+    pool._voices[("en", choice)] = voices.Voice(choice, load=lambda choice: Engine()).load()
+    pool._voices[("id", choice)] = voices.Voice(choice, load=broken, fallback=lambda text, profile: None).load()
+    pool.forget_stale()
+    assert list(pool._voices) == [("en", choice)], "the working voice is kept, the failed one goes"
+    on_disk["identity"] = ("hibari.onnx", 8, 1000, 2)  # the file replaced (repaired, or broken)
+    pool.forget_stale()
+    assert not pool._voices
