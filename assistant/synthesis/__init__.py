@@ -102,13 +102,14 @@ def speak(text: str, language: str, settings=None, *, speaker: Speaker | None = 
             if failures:
                 break
             chunks.put(chunk)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (assistant.signals)
         stop.set()  # stop after the current sentence; do not wait for the rest
-        chunks.put(_END)
         raise
     finally:
         chunks.put(_END)
-    thread.join()
+        # Even when interrupted: a PortAudio stream still playing when the process exits makes
+        # it abort (SIGABRT) instead of ending with exit 0, so that sentence is let finish.
+        thread.join()
     if failures:
         raise failures[0]
 

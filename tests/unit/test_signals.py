@@ -148,3 +148,34 @@ def test_sighup_loads_a_voice_again_only_if_it_failed_or_its_model_file_changed(
     on_disk["identity"] = ("hibari.onnx", 8, 1000, 2)  # the file replaced (repaired, or broken)
     pool.forget_stale()
     assert not pool._voices
+
+
+def test_speech_interrupted_by_sigterm_lets_the_sentence_playing_end_before_exit():
+    """A PortAudio stream still open when the process exits makes it abort (SIGABRT, not exit 0):
+    on Ctrl-C or SIGTERM the sentence playing is let finish, the rest is not said."""
+    import time
+
+    from assistant.synthesis import speak
+
+    class Speaker:
+        played, closed = [], False
+
+        def play_all(self, chunks):
+            for samples, rate in chunks:
+                time.sleep(0.3)  # a sentence being heard
+                self.played.append(len(samples))
+            self.closed = True
+
+    def renderer(sentence, profile):
+        if sentence.startswith("Third"):
+            raise signals.Terminated()
+        return np.ones(160, np.int16), 16000
+
+    speaker = Speaker()
+    try:
+        speak("First one. Second one. Third one. Fourth one.", "en", Settings(), speaker=speaker, renderer=renderer)
+        raise AssertionError("not interrupted")
+    except signals.Terminated:
+        pass
+    assert speaker.closed, "the speaker had finished before the interruption went on"
+    assert len(speaker.played) <= 2
