@@ -153,6 +153,11 @@ def _settings_for(args: argparse.Namespace):
     return validate(settings, "command line")
 
 
+def settings_for(args: argparse.Namespace):
+    """The settings this command started with, read again (the live loop on SIGHUP)."""
+    return _settings_for(args)
+
+
 KEEPS_ANSWERING = ("run", "ask", "chat", "listen", "say", "serve")
 """Commands a person may be relying on for the emergency number, so a broken settings file falls
 back to the defaults instead of refusing."""

@@ -184,13 +184,18 @@ class Microphone:
     """
 
     def __init__(self, device: str = "", *, block_seconds: float = 0.1, echo_tail: float = 0.3,
-                 stall_seconds: float = 3.0, max_queued_seconds: float = 30.0, sd: Any = None):
+                 stall_seconds: float = 3.0, dead_seconds: float = 5.0, max_queued_seconds: float = 30.0,
+                 sd: Any = None):
         self.device = device
         self.block_seconds = block_seconds
         self.echo_tail = echo_tail
         """Seconds after playback ends during which blocks are still dropped (echo, latency)."""
         self.stall_seconds = stall_seconds
         """No audio for this long means the device stopped (unplugged, server gone)."""
+        self.dead_seconds = dead_seconds
+        """Only exact zeros for this long mean it stopped too: a live microphone always hears some
+        noise, while a sound server whose microphone went away moves the stream to another source
+        (PulseAudio and PipeWire pick a speaker's monitor) that sends digital silence."""
         self._sd = sd
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=max(1, round(max_queued_seconds / block_seconds)))
         self._stream = None
@@ -321,15 +326,21 @@ class Microphone:
         """Audio until the caller stops; DeviceError when the device stops sending (unplugged)."""
         if self._stream is None:
             self.open()
-        silent_since = time.monotonic()
+        silent_since = live_since = time.monotonic()
         while True:
             block = self.read(timeout=min(0.5, self.stall_seconds))
             if block is not None:
                 silent_since = time.monotonic()
+                if block.any():
+                    live_since = silent_since
+                elif silent_since - live_since > self.dead_seconds:
+                    self.close()
+                    raise DeviceError(f"the microphone sends only digital silence (unplugged, or the sound server "
+                                      f"switched to another source); {_FIX_INPUT}")
                 yield block
                 continue
             if self.is_muted:
-                silent_since = time.monotonic()
+                silent_since = live_since = time.monotonic()
                 continue
             stream = self._stream
             stopped = stream is None or not getattr(stream, "active", True)

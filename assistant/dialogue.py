@@ -585,6 +585,24 @@ def _warn(what: str, error: Exception) -> None:
     print(f"calf-assistant: {what}: {error}", file=sys.stderr, flush=True)
 
 
+UNSAVED_LIMIT = 100
+"""Conversations that ended while the diary could not be written, kept in memory until it can
+(a few kilobytes each); past this many the oldest is dropped."""
+
+
+def _with_full_disk(error: Exception) -> str:
+    """SQLite says "disk I/O error" when the disk fills under its shared-memory file; say why."""
+    import shutil
+
+    from assistant import diary
+
+    try:
+        full = shutil.disk_usage(diary.diary_path().parent).free < 256 * 1024
+    except OSError:
+        full = False
+    return f"{error} (its disk is full: {diary.diary_path().parent})" if full else str(error)
+
+
 class _DiaryKeeper:
     """Writes the conversation to the diary turn by turn, so a kill loses at most the turn in flight."""
 
@@ -592,22 +610,35 @@ class _DiaryKeeper:
         self.settings = settings
         self.record = None
         self.failing = False
-        """One line when writing starts to fail, not one per turn."""
+        """One line when writing starts to fail, and one when it works again; not one per turn."""
+        self.unsaved: list = []
+        """(record, entry) of conversations that ended while writing failed (a full disk), written
+        before anything else once writing works again."""
 
     def keep(self, state: State, started: str, *, finished: bool, closed: bool) -> None:
         if not self.settings.diary.enabled or not state.meaningful:
             return
+        entry = None
         try:
             from assistant import diary
 
             if self.record is None:
                 self.record = diary.Record(self.settings)
-            self.record.write(diary.entry_from(state, started, finished=finished), closed=closed)
+            entry = diary.entry_from(state, started, finished=finished)
+            while self.unsaved:
+                record, ended = self.unsaved[0]
+                record.write(ended, closed=True)
+                self.unsaved.pop(0)
+            self.record.write(entry, closed=closed)
+            if self.failing:
+                print("calf-assistant: the diary is written again", file=sys.stderr, flush=True)
             self.failing = False
         except Exception as error:  # the diary is a record, never a reason to stop helping
             if not self.failing:
-                _warn("could not save to the diary", error)
+                _warn("could not save to the diary", _with_full_disk(error))
             self.failing = True
+            if closed and entry is not None:
+                self.unsaved = [*self.unsaved, (self.record, entry)][-UNSAVED_LIMIT:]
         if closed:
             self.record = None
 
@@ -683,6 +714,12 @@ class Conversation:
         self.state, self.turn = self.dialogue.misheard(self.state)
         self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
         return self.turn.reply
+
+    def use_settings(self, settings: Settings) -> None:
+        """Settings read again (SIGHUP) from the next turn on; what was said so far stays."""
+        self.settings = settings
+        self.dialogue = replace(self.dialogue, settings=settings)
+        self.diary.settings = settings
 
     def close(self) -> None:
         """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""

@@ -8,8 +8,8 @@ hears or reads comes from intents/<lang>/replies.yaml; the one-line technical no
 for the caregiver.
 
 Nothing here may end the loop except the person: a device, model or synthesis error is reported
-in one line and the loop goes on (the microphone is reopened with a growing pause); Ctrl-C ends
-with exit code 0.
+in one line and the loop goes on (the microphone is reopened with a growing pause); Ctrl-C and
+SIGTERM end with exit code 0, and SIGHUP reloads the settings and the voice (assistant.signals).
 """
 
 from __future__ import annotations
@@ -312,6 +312,11 @@ class SpokenLoop:
     sleep: Callable[[float], None] = time.sleep
     listen_timeout: float = 8.0
     wake_phrase: str = ""
+    microphone_failing: bool = False
+    """A microphone error was reported; said once per outage, not at every retry."""
+    hangup: object | None = None
+    """assistant.signals.Hangup: after a SIGHUP, `reread` gives the settings for the next turn."""
+    reread: Callable[[], object] | None = None
 
     @property
     def language(self) -> str:
@@ -357,11 +362,41 @@ class SpokenLoop:
         while self.max_turns is None or turns < self.max_turns:
             if not self.activation.wait():
                 break
+            if self.hangup is not None and self.hangup.take():
+                self.reload()
             if self.ready_key == "ready_wake":
                 self.mouth.say(reply_text(self.language, "wake_prompt"))
             turns += 1
             self.turn()
         return 0
+
+    def reload(self) -> None:
+        """SIGHUP: the settings file again, and a voice loaded again if it failed, was changed in
+        the settings, or its model file changed (a repaired model speaks again, a broken one hands
+        over to espeak-ng); the conversation going on carries on. The language and the recogniser
+        are loaded once at start, so changing them needs a restart."""
+        from dataclasses import replace
+
+        from assistant.synthesis import forget_stale_voices
+
+        try:
+            settings = self.reread() if self.reread is not None else self.settings
+        except AssistantError as error:
+            _note(f"the settings were not reloaded ({error}); the ones in use stay")
+            return
+        settings = replace(settings, language=self.settings.language, recognition=self.settings.recognition)
+        use_settings = getattr(self.handle_turn, "use_settings", None)
+        if use_settings is not None:
+            use_settings(settings)
+        device_changed = settings.audio.input_device != self.settings.audio.input_device
+        self.settings = settings
+        self.mouth.retune(settings)
+        forget_stale_voices()
+        load_voices(settings)
+        if device_changed and hasattr(self.microphone, "device"):
+            self.microphone.device = settings.audio.input_device
+            self.recover_microphone()
+        _note("settings reloaded (SIGHUP); language and recognition change only with a restart")
 
     def wake_up(self, phrases: list[str]) -> None:
         """Listen for a wake phrase instead of waiting for Enter."""
@@ -381,11 +416,16 @@ class SpokenLoop:
         try:
             utterance = self.capture(hearing.feed if hearing else None, answer=bool(phrases))
         except DeviceError as error:
-            _note(str(error))
-            self.mouth.say(reply_text(self.language, "device_error"))
+            if not self.microphone_failing:
+                _note(str(error))
+                self.mouth.say(reply_text(self.language, "device_error"))
+            self.microphone_failing = True
             self.microphone.close()
             self.open_microphone()
             return
+        if self.microphone_failing:
+            _note("the microphone works again")
+            self.microphone_failing = False
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
@@ -491,6 +531,18 @@ def _expected_phrases(handle_turn) -> list[str] | None:
     return phrases() if callable(phrases) else None
 
 
+def nobody_types(stream: TextIO) -> bool:
+    """True when the input is /dev/null, as under systemd: nobody can type, so the typed
+    conversation would end at once."""
+    import stat
+
+    try:
+        info, null = os.fstat(stream.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError):  # a stream without a file (io.StringIO): somebody feeds it
+        return False
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == null.st_rdev
+
+
 def microphone_problem(settings) -> str | None:
     """Why the live loop cannot listen, in one line; None when a microphone is there."""
     from assistant.devices import INPUT, list_devices, pick_device
@@ -512,26 +564,45 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     for Enter, and CALF_ASSISTANT_MAX_TURNS=N stops after N listening turns. Both are environment
     variables rather than flags because they are not for the person using the assistant.
     """
+    from assistant import signals
+
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     language = home_language(settings)
     max_turns = max_turns_from_env()
     handle_turn = conversation_turns(settings, getattr(args, "config", None))
+    hangup, restore_signals = signals.install()
     try:
         problem = None if args.typed else microphone_problem(settings)
+        if problem and nobody_types(stdin):
+            # A service (stdin is /dev/null): ending here with exit 0 would leave it stopped for good.
+            _note(f"{problem}; waiting for one")
+            problem = None
         if args.typed or problem:
             if problem:
                 _note(problem)
                 print(reply_text(language, "no_microphone"), file=stdout, flush=True)
             return typed_loop(handle_turn, language, stdin, stdout)
-        return _spoken(settings, handle_turn, stdin, stdout, max_turns)
-    except KeyboardInterrupt:
+        return _spoken(settings, handle_turn, stdin, stdout, max_turns, hangup, _rereader(args))
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (signals.Terminated)
         print(file=stdout, flush=True)
         return 0
     finally:
         close = getattr(handle_turn, "close", None)
         if close is not None:
             close()
+        restore_signals()
+
+
+def _rereader(args) -> Callable[[], object]:
+    """The settings as at start (file, environment, then the command line's flags), read again."""
+
+    def reread():
+        from assistant.cli import settings_for
+
+        return settings_for(args)
+
+    return reread
 
 
 def load_voices(settings) -> None:
@@ -546,7 +617,8 @@ def load_voices(settings) -> None:
             _note(str(error))
 
 
-def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None) -> int:
+def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None,
+            hangup=None, reread=None) -> int:
     from assistant.devices import Microphone
 
     try:
@@ -559,7 +631,7 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
     microphone = Microphone(settings.audio.input_device)
     activation, ready_key = make_activation(settings, stdin)
     loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,
-                      ready_key=ready_key, max_turns=max_turns)
+                      ready_key=ready_key, max_turns=max_turns, hangup=hangup, reread=reread)
     if settings.activation.mode == "wake" and not isinstance(activation, Immediately):
         from assistant.activation import wake_phrases
 

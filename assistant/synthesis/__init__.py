@@ -34,10 +34,11 @@ from assistant.synthesis.espeak import (
 )
 from assistant.synthesis.profile import EngineChoice, VoiceProfile, load_voice, split_sentences
 from assistant.synthesis.voices import Voice, default_renderer, preload
+from assistant.synthesis.voices import forget_stale as forget_stale_voices
 
 __all__ = [
     "Chunk", "EngineChoice", "Pyttsx3Engine", "Renderer", "SentenceRenderer", "Voice", "VoiceProfile",
-    "default_renderer", "espeak_command", "espeak_renderer", "load_voice", "preload", "read_wav_bytes",
+    "default_renderer", "espeak_command", "espeak_renderer", "forget_stale_voices", "load_voice", "preload", "read_wav_bytes",
     "render", "render_to_wav", "resolve_language", "say_command", "speak", "split_sentences",
 ]
 
@@ -101,13 +102,14 @@ def speak(text: str, language: str, settings=None, *, speaker: Speaker | None = 
             if failures:
                 break
             chunks.put(chunk)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (assistant.signals)
         stop.set()  # stop after the current sentence; do not wait for the rest
-        chunks.put(_END)
         raise
     finally:
         chunks.put(_END)
-    thread.join()
+        # Even when interrupted: a PortAudio stream still playing when the process exits makes
+        # it abort (SIGABRT) instead of ending with exit 0, so that sentence is let finish.
+        thread.join()
     if failures:
         raise failures[0]
 

@@ -11,6 +11,7 @@ background after a back-off, and never makes a sentence wait for the try.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ class Voice:
         self._state = _State()
         self._lock = threading.Lock()
         self._back_off = BackOff(clock) if recovers(choice) else None
+        self.loaded_from: tuple | None = None
+        """model_identity() of what the engine was loaded from."""
         self._probe_thread: threading.Thread | None = None
 
     @property
@@ -145,6 +148,7 @@ class Voice:
             return None
         if self._state.engine is None:
             try:
+                self.loaded_from = model_identity(self.choice)
                 self._state.engine = self._warmed_up()
                 log.info("voice loaded: %s", getattr(self._state.engine, "label", self.choice.name))
             except Exception as error:  # a corrupt model raises whatever its runtime raises
@@ -180,6 +184,13 @@ class Voice:
             self._state = _State(engine=engine)
             self._back_off.succeeded()
         log.warning("voice back: %s speaks again", getattr(engine, "label", self.choice.name))
+
+    def current(self) -> bool:
+        """Working, from the model file that is on disk now (espeak-ng, having none, always is)."""
+        if self.choice is None:
+            return True
+        return not self._state.broken and self._state.engine is not None and \
+            self.loaded_from is not None and self.loaded_from == model_identity(self.choice)
 
     def wait_for_retry(self, timeout: float | None = None) -> None:
         """For tests and shutdown: let a background try finish."""
@@ -219,8 +230,36 @@ class Voices:
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
         return self.for_profile(profile)(text, profile)
 
+    def forget_stale(self) -> None:
+        with self._lock:
+            self._voices = {key: voice for key, voice in self._voices.items() if voice.current()}
+
 
 _VOICES = Voices()
+
+
+def model_identity(choice: EngineChoice | None) -> tuple | None:
+    """The model file a local engine loads, as it is on disk now (None: no file to compare)."""
+    try:
+        if choice is None or choice.name not in ("hibari", "piper"):
+            return None
+        if choice.name == "hibari":
+            from assistant.synthesis.hibari import model_file
+        else:
+            from assistant.synthesis.piper import model_file
+        path = model_file(choice.voice)
+        info = os.stat(path)
+    except Exception:  # not installed, unreadable: whatever it is, it is not the loaded one
+        return None
+    return str(path), info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def forget_stale() -> None:
+    """Drop the voices that failed or whose model file changed on disk since it was loaded: the
+    next preload loads them again (SIGHUP, after the caregiver repaired or changed a voice). A
+    working voice with the same file is kept: loading one again costs a second or two and, inside
+    hibari and onnxruntime, a few megabytes that are never given back."""
+    _VOICES.forget_stale()
 
 
 def default_renderer() -> Voices:

@@ -189,6 +189,26 @@ def test_a_device_that_stops_sending_is_reported():
         next(blocks)
 
 
+def test_a_stream_moved_to_a_source_of_digital_silence_is_reported():
+    """The sound server lost the microphone and moved the stream to a speaker's monitor: blocks
+    still come, every sample exactly zero. A live microphone's quiet room never is."""
+    backend = FakeSoundDevice()
+    microphone = Microphone(sd=backend, stall_seconds=5.0, dead_seconds=0.3).open()
+    stream = backend.streams[-1]
+    blocks = microphone.blocks()
+    room = np.random.default_rng(1).normal(0, 4, (1600, 1)).astype(np.int16)
+    for _ in range(3):  # a quiet room goes on being heard
+        stream.deliver(room)
+        time.sleep(0.15)
+        assert next(blocks) is not None
+    with pytest.raises(DeviceError, match="only digital silence") as caught:
+        while True:
+            stream.deliver(np.zeros((1600, 1), dtype=np.int16))
+            time.sleep(0.05)
+            next(blocks)
+    assert "\n" not in str(caught.value) and not microphone.is_open
+
+
 def test_a_stream_delivered_from_another_thread_reaches_the_reader():
     backend = FakeSoundDevice()
     with Microphone(sd=backend) as microphone:

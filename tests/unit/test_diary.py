@@ -212,3 +212,24 @@ def test_disabled_diary_writes_nothing(tmp_path):
     result = run_cli("--config", str(config), "chat", stdin="my calf cramps when I walk\nstop\n")
     assert result.returncode == 0
     assert not diary.diary_path().exists()
+
+
+def test_a_full_disk_loses_no_turn_once_there_is_room_again(capsys):
+    """While the diary cannot be written the person is still answered; conversations that ended
+    meanwhile are written once it can, with one line at each change."""
+    from assistant.dialogue import Conversation
+
+    data_home().parent.mkdir(parents=True, exist_ok=True)
+    data_home().write_text("not a folder, as good as a full disk for sqlite")
+    talk = Conversation(Settings())
+    for text in ["my calf cramps when I walk", "no", "stop", "my calf hurts when I walk"]:
+        assert talk(text)
+    data_home().unlink()
+    talk("no")
+    talk("stop")
+    entries = sorted(diary.load(), key=lambda entry: entry.id)
+    assert [entry.heard for entry in entries] == [
+        ("my calf cramps when I walk", "no", "stop"), ("my calf hurts when I walk", "no", "stop")]
+    assert all(entry.finished and not entry.in_progress for entry in entries)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 2 and "could not save to the diary" in lines[0] and "written again" in lines[1], lines

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assistant.config import Settings
-from assistant.errors import InputError, ModelError, SynthesisError
+from assistant.errors import DeviceError, InputError, ModelError, SynthesisError
 from assistant.knowledge import load_knowledge
 from assistant.live import (
     ACTIVATION_ENV,
@@ -235,3 +235,30 @@ def test_a_streamed_utterance_that_fits_no_expected_phrase_is_heard_again_freely
     hearing.feed(utterance)
     assert hearing.result(utterance).text == "my leg is cold and pale"
     assert vosk.grammar is None and vosk.fed == len(utterance)
+
+
+class DeadMicrophone(FakeMicrophone):
+    """Opens, then fails while reading for `outage` turns, like a microphone whose stream the
+    sound server moved to a source of digital silence."""
+
+    def __init__(self, outage):
+        super().__init__(np.concatenate([np.zeros(8000, np.int16), voice(1.0), np.zeros(32000, np.int16)]))
+        self.outage = outage
+
+    def blocks(self):
+        if self.outage:
+            self.outage -= 1
+            raise DeviceError("the microphone sends only digital silence")
+        yield from super().blocks()
+
+
+def test_a_microphone_outage_is_said_once_not_at_every_retry_and_its_end_noted(capsys):
+    microphone = DeadMicrophone(outage=4)
+    loop, said, _, _ = make_loop(microphone, turns=5)
+    loop.run()
+    spoken = [text for text, _ in said]
+    assert spoken.count(PACK.reply("device_error")) == 1
+    assert spoken[-1] == "reply to my calf hurts"
+    assert microphone.opens == 5, "reopened after each failure"
+    notes = capsys.readouterr().err.splitlines()
+    assert len(notes) == 2 and "digital silence" in notes[0] and "works again" in notes[1], notes
