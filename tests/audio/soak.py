@@ -677,8 +677,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Soak `calf-assistant run` with faults on virtual audio devices.")
     parser.add_argument("--minutes", type=float, help="how long to run the turns (default 10)")
     parser.add_argument("--turns", type=int, help="stop after this many answered turns instead")
-    parser.add_argument("--fault-every", type=int, default=2, help="cycles (of 4 turns) between faults")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--fault-every", type=int, default=2,
+                        help="a fault after every this many conversations (a fault's own one counts; default 2)")
+    parser.add_argument("--json", type=Path, help="also write the figures, and every memory sample, to this file")
     parser.add_argument("--verbose", action="store_true", help="print each turn and fault as it happens")
     args = parser.parse_args(argv)
     if args.minutes is None and args.turns is None:
@@ -703,7 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"machine": machine(), **report.summary()}
     print(json.dumps(summary, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        samples = [[round(at, 1), round(kb / 1024, 1), turns] for at, kb, turns in report.memory]
+        figures = {**summary, "memory_samples": {"columns": ["seconds", "VmRSS MB", "turns answered"], "rows": samples}}
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     healthy = (report.unanswered == 0 and summary["faults_survived"] == summary["faults"] and report.exit_code == 0
                and not report.diary_problems and report.memory_flat)
     shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,8 @@
 """`calf-assistant run` soaked with real faults (tests/audio/soak.py): every kind once, back to
-back, then short conversations until about four minutes have passed. The loop must answer every turn it is given,
-answer again within RECOVERY_LIMIT seconds of each fault, say in one line what went wrong, end
-with exit 0 on SIGTERM with every reply in the diary, and keep its resident memory flat.
-`./scripts/soak --minutes N` runs the same for longer; the README has its figures."""
+back, then short conversations until about four minutes have passed. The loop must answer every
+turn it is given, answer again within RECOVERY_LIMIT seconds of each fault, say in one line what
+went wrong, end with exit 0 on SIGTERM with every reply in the diary, and keep its resident
+memory flat. `./scripts/soak --minutes N` runs the same for longer; the README has its figures."""
 
 from __future__ import annotations
 
