@@ -33,18 +33,24 @@ class Unavailable(Exception):
     """The service could not be asked; the message says why, for one line to the caregiver."""
 
 
+async def read_answer(client, kind, broke_off: type[Exception], why: str):
+    """The first event of `kind` (a wyoming event class) the service sends; raises broke_off(why)
+    when it hangs up first. Other events (a service may send its own) are passed over."""
+    while True:
+        event = await client.read_event()
+        if event is None:
+            raise broke_off(why)
+        if kind.is_type(event.type):
+            return kind.from_event(event)
+
+
 async def _describe(host: str, port: int):
     from wyoming.client import AsyncTcpClient
     from wyoming.info import Describe, Info
 
     async with AsyncTcpClient(host, port) as client:
         await client.write_event(Describe().event())
-        while True:
-            event = await client.read_event()
-            if event is None:
-                raise Unavailable("it closed the connection")
-            if Info.is_type(event.type):
-                return Info.from_event(event)
+        return await read_answer(client, Info, Unavailable, "it closed the connection")
 
 
 def describe(uri: str, timeout: float = 5.0):

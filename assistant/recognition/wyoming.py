@@ -19,7 +19,7 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.recognition.interface import SAMPLE_RATE, Transcript, hear_whole, normalise_text
-from assistant.wyoming_link import BackOff, Unavailable, describe, tcp_address
+from assistant.wyoming_link import BackOff, Unavailable, describe, read_answer, tcp_address
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,8 @@ async def _transcribe(uri: str, samples: np.ndarray, language: str) -> str:
         for start in range(0, len(pcm), step):
             await client.write_event(AudioChunk(rate=SAMPLE_RATE, width=2, channels=1, audio=pcm[start:start + step]).event())
         await client.write_event(AudioStop().event())
-        while True:
-            event = await client.read_event()
-            if event is None:
-                raise _BrokeOff("it closed the connection before it answered")
-            if Transcript.is_type(event.type):
-                return Transcript.from_event(event).text or ""
+        heard = await read_answer(client, Transcript, _BrokeOff, "it closed the connection before it answered")
+        return heard.text or ""
 
 
 def transcribe_remote(uri: str, samples: np.ndarray, language: str, timeout: float) -> str:
