@@ -109,12 +109,12 @@ def make_activation(settings, stdin: TextIO) -> tuple[Activation, str]:
     GPIO buttons and wake phrases plug in here; until they exist, those modes fall back to Enter.
     """
     if os.environ.get(ACTIVATION_ENV, "").strip().lower() == "auto":
-        return Immediately(), "ready"
+        return Immediately(), "ready_hands_free"
     mode = settings.activation.mode
     if mode == "button":
         from assistant.activation import PushToTalk
 
-        return PushToTalk(stdin, settings.activation.gpio_pin), "ready"
+        return PushToTalk(stdin, settings.activation.gpio_pin), "ready_button"
     # A wake phrase needs the microphone and the recogniser: the spoken loop sets it up (wake_up).
     return EnterKey(stdin), "ready"
 
@@ -327,13 +327,23 @@ class SpokenLoop:
         from assistant.devices import refresh
 
         delays = _backoff_delays()
+        said = ""
         while True:
             try:
                 self.microphone.open()
+                if said:
+                    self.microphone_failing = True  # the first turn heard says it works again
                 return
             except DeviceError as error:
                 delay = next(delays)
-                _note(f"{error} (trying again in {delay:.0f} s)")
+                # One line an outage (and one if the reason changes), not one every 30 s for as
+                # long as it stays unplugged: a caregiver reads the journal days later.
+                if str(error) != said:
+                    _note(f"{error} (trying again in {delay:.0f} s, then every {BACKOFF[-1]:.0f} s at most; "
+                          "a line will say when it works again)")
+                    said = str(error)
+                else:
+                    log.debug("microphone still missing: %s", error)
                 self.sleep(delay)
                 refresh()
 

@@ -78,10 +78,10 @@ def test_a_spoken_question_is_answered_on_the_speaker(pulse, virtual_microphone,
 
     pack = load_knowledge().pack("en")
     lines = [line for line in out.splitlines() if line.strip()]
-    assert lines[0] == pack.reply("ready")
+    assert lines[0] == pack.reply("ready_hands_free")
     # Whatever the conversation answers (an explanation or its first question), it answered.
     reply = lines[-1]
-    assert len(lines) >= 2 and reply not in (pack.reply("ready"), pack.reply("heard_nothing")), out
+    assert len(lines) >= 2 and reply not in (pack.reply("ready_hands_free"), pack.reply("heard_nothing")), out
 
     assert voiced_seconds(spoken_reply) > 2.0, "the answer was spoken, not only printed"
     # hibari, the natural English voice, was loaded before 'ready' and spoke every sentence.

@@ -42,7 +42,7 @@ def test_a_spoken_yes_answers_the_spoken_question(pulse, virtual_microphone, spe
 
     pack = load_knowledge().pack("en")
     lines = [line for line in out.splitlines() if line.strip()]
-    assert lines[0] == pack.reply("ready")
+    assert lines[0] == pack.reply("ready_hands_free")
     # the first question is a danger screen; a spoken yes to it must escalate like a volunteered sign
     question = next((qid for qid in [*pack.questions, *pack.screens] if lines[1].endswith(pack.question_text(qid))), None)
     assert question, out

@@ -19,7 +19,7 @@ from supervisor import Policy, Supervisor
 
 pytestmark = pytest.mark.audio
 
-READY = load_knowledge().pack("en").reply("ready")
+READY = load_knowledge().pack("en").reply("ready_hands_free")  # CALF_ASSISTANT_ACTIVATION=auto
 
 
 @pytest.fixture()

@@ -203,5 +203,5 @@ def test_settings_choose_the_activation(mode, monkeypatch):
     monkeypatch.delenv(ACTIVATION_ENV, raising=False)
     settings = replace(Settings(), activation=ActivationSettings(mode=mode, gpio_pin=4))
     activation, key = make_activation(settings, io.StringIO(""))
-    assert key == "ready"
+    assert key == ("ready_button" if mode == "button" else "ready")
     assert isinstance(activation, PushToTalk if mode == "button" else EnterKey)
