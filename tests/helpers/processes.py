@@ -27,7 +27,7 @@ class LineReader:
                 raise AssertionError(f"no line within {self.timeout} s")
             chunk = os.read(self.process.stdout.fileno(), 65536)
             if not chunk:
-                raise AssertionError(f"the process ended early: {self.process.stderr.read().decode()[-2000:]}")
+                raise AssertionError(f"the process ended early: {_stderr_tail(self.process)}")
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line
@@ -35,6 +35,15 @@ class LineReader:
     def send(self, text: str) -> None:
         self.process.stdin.write(text.encode() + b"\n")
         self.process.stdin.flush()
+
+
+def _stderr_tail(process: subprocess.Popen) -> str:
+    """The end of what it wrote to stderr, when that is a pipe this test can read (a test that
+    sent it to a file reads the file itself)."""
+    if process.stderr is None:
+        return f"exit code {process.poll()}; its stderr was not a pipe"
+    text = process.stderr.read()
+    return (text.decode(errors="replace") if isinstance(text, bytes) else text)[-2000:]
 
 
 def free_port() -> int:
@@ -51,6 +60,6 @@ def wait_until_listening(port: int, process: subprocess.Popen, timeout: float) -
             return
         except OSError:
             if process.poll() is not None:
-                raise AssertionError(f"the server ended: {process.stderr.read()[-2000:]}")
+                raise AssertionError(f"the server ended: {_stderr_tail(process)}")
             time.sleep(0.2)
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
