@@ -103,44 +103,84 @@ def _read(text: str, pack) -> str:
     return match_command(text, pack) or match_answer(text, pack) or "sentence"
 
 
-@pytest.mark.parametrize("language", ["en", "id"])
-def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
+def hear_all(language: str, renderings) -> "Tally":
+    """Each rendering heard as an answer after a danger screen's question, the case that matters
+    most (a no must read the audio well there; after a cause question the rules are looser, so
+    these figures are its floor too). Shared with tests/audio/test_heldout_answers.py."""
     pack = load_knowledge().pack(language)
     ears = Ears(Settings(language=language))
     phrases = listening_phrases(pack)
-    folder = audio_dir / f"answers-{language}"
-    folder.mkdir(exist_ok=True)
     heard = []
-    for said, voice, condition, wav in _renderings(language, folder):
-        # As after a danger screen's question, the case that matters most (a no needs the wider margin
-        # there; after a cause question the margin is narrower, so these figures are its floor too).
+    for said, voice, condition, wav in renderings:
         transcript = ears.hear(load_wav(wav), phrases, danger=True)
         want = FORMS[language].get(said, "sentence")
         heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
+    return Tally(heard)
 
-    answers = [h for h in heard if h.want != "sentence"]
-    yes_no = [h for h in answers if h.want in ("yes", "no")]
-    commands = [h for h in answers if h.want not in ("yes", "no")]
-    swaps = [h for h in answers if h.swapped]
-    # Heard as something else than said, not merely asked again.
-    wrong = [h for h in answers if h.read_as not in (h.want, "unclear")]
-    with_noise = [h for h in answers if h.condition != "clean"]
-    print(f"\n[answers {language}] yes/no {_rate(yes_no)}, commands {_rate(commands)}; "
-          f"clean {_rate([h for h in answers if h.condition == 'clean'])}, noisy {_rate(with_noise)}; "
-          f"unclear (asked again) {sum(h.read_as == 'unclear' for h in answers)}, heard as something else "
-          f"{len(wrong)}, yes/no swaps {len(swaps)}")
-    for h in heard:
-        if h.read_as != h.want:
-            print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
-    assert not swaps, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in swaps]
-    # A no that was not said denies a danger sign on a screen: held to what is measured (one).
-    false_no = [h for h in heard if h.read_as == "no" and h.want != "no"]
-    assert len(false_no) <= BARS[language]["false_no"], [f"{h.said} ({h.voice}) -> {h.transcript}" for h in false_no]
-    assert _share(yes_no) >= BARS[language]["yes_no"]
-    assert _share(commands) >= BARS[language]["commands"]
-    assert len(wrong) <= BARS[language]["wrong"], wrong
+
+@dataclass(frozen=True)
+class Tally:
+    heard: list[Heard]
+
+    @property
+    def answers(self) -> list[Heard]:
+        return [h for h in self.heard if h.want != "sentence"]
+
+    @property
+    def yes_no(self) -> list[Heard]:
+        return [h for h in self.answers if h.want in ("yes", "no")]
+
+    @property
+    def commands(self) -> list[Heard]:
+        return [h for h in self.answers if h.want not in ("yes", "no")]
+
+    @property
+    def swaps(self) -> list[Heard]:
+        return [h for h in self.answers if h.swapped]
+
+    @property
+    def wrong(self) -> list[Heard]:
+        """Heard as something else than said, not merely asked again."""
+        return [h for h in self.answers if h.read_as not in (h.want, "unclear")]
+
+    @property
+    def false_no(self) -> list[Heard]:
+        """A no that was not said: on a screen it denies a danger sign."""
+        return [h for h in self.heard if h.read_as == "no" and h.want != "no"]
+
+    @property
+    def unclear(self) -> int:
+        return sum(h.read_as == "unclear" for h in self.answers)
+
+    def print_misses(self) -> None:
+        for h in self.heard:
+            if h.read_as != h.want:
+                print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
+
+
+def _named(heard: list[Heard]) -> list[str]:
+    return [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in heard]
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
+    folder = audio_dir / f"answers-{language}"
+    folder.mkdir(exist_ok=True)
+    tally = hear_all(language, _renderings(language, folder))
+    answers = tally.answers
+    print(f"\n[answers {language}] yes/no {_rate(tally.yes_no)}, commands {_rate(tally.commands)}; "
+          f"clean {_rate([h for h in answers if h.condition == 'clean'])}, "
+          f"noisy {_rate([h for h in answers if h.condition != 'clean'])}; "
+          f"unclear (asked again) {tally.unclear}, heard as something else {len(tally.wrong)}, "
+          f"yes/no swaps {len(tally.swaps)}")
+    tally.print_misses()
+    assert not tally.swaps, _named(tally.swaps)
+    assert len(tally.false_no) <= BARS[language]["false_no"], _named(tally.false_no)
+    assert _share(tally.yes_no) >= BARS[language]["yes_no"]
+    assert _share(tally.commands) >= BARS[language]["commands"]
+    assert len(tally.wrong) <= BARS[language]["wrong"], tally.wrong
     # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
-    sentences = [h for h in heard if h.want == "sentence"]
+    sentences = [h for h in tally.heard if h.want == "sentence"]
     assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
 
 

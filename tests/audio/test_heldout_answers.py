@@ -15,12 +15,7 @@ from __future__ import annotations
 import pytest
 
 import speech_maker
-from test_answers import FORMS, SENTENCES, Heard, _rate, _read, _share
-from assistant.audio import load_wav
-from assistant.config import Settings
-from assistant.dialogue import listening_phrases
-from assistant.knowledge import load_knowledge
-from assistant.live import Ears
+from test_answers import FORMS, SENTENCES, _named, _rate, _share, hear_all
 
 pytestmark = pytest.mark.audio
 
@@ -79,31 +74,16 @@ def _renderings(language: str, folder):
 
 @pytest.mark.parametrize("language", ["en", "id"])
 def test_heldout_spoken_answers(language, audio_dir):
-    pack = load_knowledge().pack(language)
-    ears = Ears(Settings(language=language))
-    phrases = listening_phrases(pack)
     folder = audio_dir / f"heldout-answers-{language}"
     folder.mkdir(exist_ok=True)
-    heard = []
-    for said, voice, condition, wav in _renderings(language, folder):
-        transcript = ears.hear(load_wav(wav), phrases, danger=True)
-        want = FORMS[language].get(said, "sentence")
-        heard.append(Heard(said, want, voice, condition, transcript.text, _read(transcript.text, pack)))
-    answers = [h for h in heard if h.want != "sentence"]
-    yes_no = [h for h in answers if h.want in ("yes", "no")]
-    swaps = [h for h in answers if h.swapped]
-    false_no = [h for h in heard if h.read_as == "no" and h.want != "no"]
-    wrong = [h for h in answers if h.read_as not in (h.want, "unclear")]
-    by_voice = ", ".join(f"{voice} {_rate([h for h in yes_no if h.voice.split('@')[0] == voice])}"
+    tally = hear_all(language, _renderings(language, folder))
+    by_voice = ", ".join(f"{voice} {_rate([h for h in tally.yes_no if h.voice.split('@')[0] == voice])}"
                          for voice in VOICES[language])
-    print(f"\n[held-out answers {language}] yes/no {_rate(yes_no)} ({by_voice}); commands "
-          f"{_rate([h for h in answers if h.want not in ('yes', 'no')])}; unclear "
-          f"{sum(h.read_as == 'unclear' for h in answers)}, wrong {len(wrong)}, swaps {len(swaps)}, "
-          f"false no {len(false_no)}")
-    for h in heard:
-        if h.read_as != h.want:
-            print(f"  MISS [{h.voice}, {h.condition}] '{h.said}' heard '{h.transcript}' -> {h.read_as} (want {h.want})")
-    assert not false_no, [f"{h.said} ({h.voice}, {h.condition}) -> {h.transcript}" for h in false_no]
-    assert len(swaps) <= BARS[language]["false_yes"], [f"{h.said} ({h.voice}) -> {h.transcript}" for h in swaps]
-    assert _share(yes_no) >= BARS[language]["yes_no"]
-    assert len(wrong) <= BARS[language]["wrong"], wrong
+    print(f"\n[held-out answers {language}] yes/no {_rate(tally.yes_no)} ({by_voice}); commands "
+          f"{_rate(tally.commands)}; unclear {tally.unclear}, wrong {len(tally.wrong)}, swaps {len(tally.swaps)}, "
+          f"false no {len(tally.false_no)}")
+    tally.print_misses()
+    assert not tally.false_no, _named(tally.false_no)
+    assert len(tally.swaps) <= BARS[language]["false_yes"], _named(tally.swaps)
+    assert _share(tally.yes_no) >= BARS[language]["yes_no"]
+    assert len(tally.wrong) <= BARS[language]["wrong"], tally.wrong
