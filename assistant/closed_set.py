@@ -78,6 +78,12 @@ class Rules:
     its phrases reads the audio well (a "ya" in babble scored as "tidak" at -4.1 a token; a plain
     "tidak" scores -2 to -3.6)."""
 
+    no_share: float | None = None
+    """After a danger screen's question, the share of the likelihood of all classes a no must hold
+    (None: `overall`, as for a yes). Espeak-ng's "ya" in pink noise won as "tidak" with 0.87 of it
+    on processors without AVX-512 (the rounding of their int8 arithmetic moves such close calls),
+    while every "tidak", "nggak" and "belum" heard as a no held 0.93 or more."""
+
 
 def classes_of(phrases: list[str], language: str) -> dict[str, str]:
     """Each phrase of the yes/no listening set with its class, as the dialogue would read it."""
@@ -162,7 +168,10 @@ def decide(scores: dict[str, list[tuple[str, float, int]]], free_text: str, rule
         own_fit = max(lp / max(1, n) for _, lp, n in scores.get("no", []))
         if own_fit < rules.no_fit:
             return Choice(UNCLEAR, phrase, kind, share, free_text)
-    if share < (rules.overall if winner in _OPPOSITE else rules.share):
+    needed = rules.overall if winner in _OPPOSITE else rules.share
+    if winner == "no" and rules.no_share is not None:
+        needed = max(needed, rules.no_share)
+    if share < needed:
         # A command heard by mistake can end the conversation before the danger questions.
         return Choice(UNCLEAR, phrase, kind, share, free_text)
     opposite = _OPPOSITE.get(winner)

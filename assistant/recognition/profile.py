@@ -44,6 +44,9 @@ class RecognitionProfile:
     answer_no_fit_on_screens: float | None = None
     """After a danger screen's question, how well a no must read the audio (closed_set.Rules.no_fit)."""
 
+    answer_no_share_on_screens: float | None = None
+    """After a danger screen's question, the share of all classes a no must hold (closed_set.Rules.no_share)."""
+
     answer_end_silence: float = 0.6
     """Seconds of quiet that end an utterance after a yes/no question once what was said is a
     complete answer (a sentence still waits the full settings.audio.end_of_speech_silence)."""

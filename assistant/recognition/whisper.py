@@ -106,6 +106,7 @@ class WhisperRecogniser:
     def __init__(self, model_dir: Path, language: str, *, whisper_language: str = "", beam_size: int = 5,
                  hints: tuple[str, ...] = (), prompt: str = "", unsure_below: float = 0.0,
                  options: dict | None = None, answer_share: float = 0.8, answer_no_fit: float | None = None,
+                 answer_no_share: float | None = None,
                  written_forms: dict | None = None) -> None:
         self.language = language
         self._model = _whisper_model(str(model_dir))
@@ -117,6 +118,7 @@ class WhisperRecogniser:
         self._options = dict(options or {})
         self._answer_share = answer_share
         self._answer_no_fit = answer_no_fit
+        self._answer_no_share = answer_no_share
         self._written = dict(written_forms or {})
         self._grammar: list[str] | None = None
         self._chunks: list[np.ndarray] = []
@@ -254,7 +256,8 @@ class WhisperRecogniser:
         with _whisper_lock:
             scores, free_text = closed_set.score(self._model, audio, classes, self._written,
                                                  self._whisper_language, spoken)
-        rules = closed_set.Rules(share=self._answer_share, no_fit=self._answer_no_fit if danger else None)
+        rules = closed_set.Rules(share=self._answer_share, no_fit=self._answer_no_fit if danger else None,
+                                 no_share=self._answer_no_share if danger else None)
         choice = closed_set.decide(scores, normalise_text(free_text), rules)
         log.debug("closed set: %s %r (%s, share %.2f); free listen %r", choice.outcome, choice.phrase,
                   choice.kind, choice.share, choice.free_text)
@@ -286,6 +289,7 @@ def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperR
         unsure_below=profile.whisper_unsure_below,
         answer_share=profile.answer_share,
         answer_no_fit=profile.answer_no_fit_on_screens,
+        answer_no_share=profile.answer_no_share_on_screens,
         written_forms=profile.written_forms,
     )
 

@@ -47,6 +47,21 @@ def test_on_a_danger_screen_a_no_that_reads_the_audio_poorly_is_unclear():
     assert decide(plain_no, "di nuk", screen).outcome == ANSWER  # espeak-ng's plain "tidak"
 
 
+def test_on_a_danger_screen_a_no_must_hold_more_of_every_class_than_a_yes():
+    # The shape of espeak-ng's "ya" in pink noise on a processor without AVX-512: "tidak" read the
+    # audio well enough (-2.3 a token) and beat yes by far, but held only 0.87 of all classes.
+    no_by_a_little = {"no": [("tidak", 3 * -2.3, 3)], "stop": [("cukup", 3 * -3.1, 3)],
+                      "unsure": [("mungkin", 3 * -3.2, 3)], "yes": [("tentu", 3 * -3.4, 3)]}
+    screen = Rules(share=0.9, floor=-6.0, no_fit=-3.8, no_share=0.9)
+    assert decide(no_by_a_little, "", screen).outcome == UNCLEAR
+    assert decide(no_by_a_little, "", Rules(share=0.9, floor=-6.0, no_fit=-3.8)).outcome == ANSWER
+    clear_no = {"no": [("tidak", 2 * -1.8, 2)], "yes": [("tentu saja", 3 * -3.4, 3)]}
+    assert decide(clear_no, "di mak", screen).kind == "no"
+    yes_by_a_little = {"yes": [("iya", 3 * -2.3, 3)], "stop": [("cukup", 3 * -3.1, 3)],
+                       "unsure": [("mungkin", 3 * -3.2, 3)], "no": [("tidak", 3 * -3.4, 3)]}
+    assert decide(yes_by_a_little, "", screen).kind == "yes"  # a yes by mistake hides nothing
+
+
 def test_the_conversation_says_when_its_question_is_a_danger_screen():
     from assistant.config import Settings
     from assistant.dialogue import Conversation
