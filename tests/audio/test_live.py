@@ -104,8 +104,11 @@ def test_a_description_heard_unsure_is_asked_for_again_on_the_speaker(pulse, vir
                                                                      speech, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('language = "id"\n[voice]\nrate = 1.5\n', encoding="utf-8")
-    said = load_wav(speech.convert(speech.speak(DOUBTFUL, tmp_path / "doubtful.raw.wav", "id"),
-                                   tmp_path / "doubtful.wav", rate=16000))
+    # With pink noise 6 dB under it every part of the sentence is doubtful (confidence about 0.2):
+    # clean, it is doubtful as a file, but a capture that misses its opening words can hear the
+    # rest sure enough and answer it.
+    said = load_wav(speech.with_noise_below(speech.speak(DOUBTFUL, tmp_path / "doubtful.raw.wav", "id"),
+                                            tmp_path / "doubtful.wav", 6))
     out, err, code, spoken_reply = _one_spoken_turn(pulse, virtual_microphone, speaker_recording, said, config)
     assert code == 0 and "Traceback" not in err, err
     pack = load_knowledge().pack("id")
