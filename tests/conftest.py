@@ -18,9 +18,9 @@ def _one_numeric_path() -> dict[str, str]:
 
     By default it picks Intel MKL on Intel processors and oneDNN on AMD ones, each at the widest
     instruction set present, and the small differences in rounding move borderline answers:
-    espeak-ng's Indonesian yes/no corpus heard 33 of 42 right through oneDNN here, 29 through MKL,
-    29 with AVX alone, and a yes became a no on one path only. CI machines differ, so the spoken
-    tests hold their figures on one path; the assistant itself keeps the fastest one.
+    espeak-ng's Indonesian yes/no corpus heard 33 of 42 right through oneDNN with AVX-512, 29
+    through MKL, 24 with AVX2, and a yes became a no on two of those paths. CI machines differ, so
+    the spoken tests hold their figures on one path; the assistant itself keeps the fastest one.
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return {}  # ARM builds have one backend (Ruy) and no such choice
