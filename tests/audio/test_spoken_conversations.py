@@ -165,7 +165,7 @@ def test_tuning_patients_end_right_when_every_turn_is_spoken(language, tmp_path)
     wrong = [o for o in outcomes if not o.ended_right]
     # held to what is measured: English misses "my curve crimps" (calf cramps) and "my bark"
     # (back); Indonesian hears "he'eh" and some "iya" as nothing, so those screens stay open
-    # (4 of 6 on the tests' AVX2 path, tests/conftest.py; 3 with AVX-512)
+    # (4 of 6 on the tests' AVX2 path, tests/conftest.py; 3 before it)
     assert len(wrong) <= {"en": 2, "id": 4}[language], report(outcomes, "conversations gone wrong")
     # Indonesian on the tests' AVX2 path: one calm patient (id-02, heat cramps) has every answer heard
     # as nothing and ends off its cause (before the AVX2 path every calm patient was held to end right).
