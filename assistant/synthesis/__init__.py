@@ -24,6 +24,7 @@ import numpy as np
 
 from assistant.devices import Speaker
 from assistant.errors import InputError
+from assistant.signals import leave_to_the_main_thread
 from assistant.synthesis.espeak import (
     Chunk,
     Pyttsx3Engine,
@@ -90,6 +91,7 @@ def speak(text: str, language: str, settings=None, *, speaker: Speaker | None = 
 
     def player() -> None:
         try:
+            leave_to_the_main_thread()
             speaker.play_all(pending())
         except BaseException as error:  # handed to the speaking thread, which reports it
             failures.append(error)
@@ -107,11 +109,30 @@ def speak(text: str, language: str, settings=None, *, speaker: Speaker | None = 
         raise
     finally:
         chunks.put(_END)
-        # Even when interrupted: a PortAudio stream still playing when the process exits makes
-        # it abort (SIGABRT) instead of ending with exit 0, so that sentence is let finish.
-        thread.join()
+        _let_the_sentence_finish(thread, stop)
     if failures:
         raise failures[0]
+
+
+def _let_the_sentence_finish(thread: threading.Thread, stop: threading.Event) -> None:
+    """Wait for the player even when Ctrl-C or SIGTERM arrives during the wait.
+
+    A PortAudio stream still playing when the process exits makes it abort or crash (SIGABRT,
+    SIGSEGV) instead of ending with exit 0. The signal often lands here rather than while
+    rendering (a short reply is all rendered before its first sentence has played), and a bare
+    join() would let it through with the player still writing; so the sentence playing is let
+    finish, the rest is dropped, and the interrupt is raised once the stream is closed.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            thread.join()
+            break
+        except KeyboardInterrupt as error:
+            stop.set()
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 def render_to_wav(text: str, language: str, settings, path: Path, *, renderer: Renderer | None = None) -> float:
