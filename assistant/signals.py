@@ -67,11 +67,9 @@ def install() -> tuple[Hangup, Callable[[], None]]:
 def leave_to_the_main_thread() -> None:
     """Block Ctrl-C, SIGTERM and SIGHUP in the calling (worker) thread and the threads it starts.
 
-    The kernel hands a process's signal to any thread that does not block it. One that lands in a
-    thread waiting on the sound device interrupts PortAudio's ALSA write half-way, which it does not
-    recover from: it reports a failed commit and, now and then, corrupts the heap, so the process
-    dies (SIGSEGV, SIGABRT) instead of ending cleanly. Python acts on signals in the main thread
-    anyway; blocked elsewhere, they reach it.
+    The kernel hands a process's signal to any thread that does not block it; one that lands in
+    a thread waiting on the sound device interrupts its system call there for nothing, since
+    Python acts on signals in the main thread only. Blocked elsewhere, they reach the main thread.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, ASKED_OF_THE_MAIN_THREAD)
 
