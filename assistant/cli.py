@@ -8,8 +8,10 @@ settings, and turns errors into one line on stderr with the documented exit code
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -230,3 +232,22 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("internal error")
         print(f"calf-assistant: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+
+
+def program() -> int:
+    """`calf-assistant` and `python -m assistant`: main(), then an exit that sound cannot spoil.
+
+    PortAudio torn down by the interpreter's own exit (sounddevice's atexit hook, with the sound
+    server's client threads still running) now and then crashes the process after a clean Ctrl-C
+    or SIGTERM (SIGSEGV, SIGABRT), and a service manager reads that as a failure. Everything that
+    matters (the diary, the microphone, the log) is closed by then, so once sound was used the
+    process ends here instead.
+    """
+    code = main()
+    if "sounddevice" not in sys.modules:
+        return code
+    with contextlib.suppress(OSError, ValueError):  # a reader gone (BrokenPipe) or a closed stream
+        sys.stdout.flush()
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

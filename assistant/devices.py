@@ -26,7 +26,6 @@ import numpy as np
 
 from assistant.audio import TARGET_RATE, to_mono_16k
 from assistant.errors import DeviceError
-from assistant.signals import held_back_from_new_threads
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +225,7 @@ class Microphone:
         index = chosen.index if chosen else None
         self._rate, self._channels = self._format(sd, index, chosen)
         try:
-            with quiet_native_output(), held_back_from_new_threads():
+            with quiet_native_output():
                 stream = sd.InputStream(device=index, samplerate=self._rate, channels=self._channels, dtype="int16",
                                         blocksize=int(self._rate * self.block_seconds), callback=self._on_block)
                 stream.start()

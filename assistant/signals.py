@@ -12,13 +12,9 @@ assistant killed by a stray SIGHUP would never be started again.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from typing import Callable, Iterator
-
-# What a person or a service manager sends; Python acts on them in the main thread only.
-ASKED_OF_THE_MAIN_THREAD = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+from typing import Callable
 
 
 class Terminated(KeyboardInterrupt):
@@ -62,25 +58,3 @@ def install() -> tuple[Hangup, Callable[[], None]]:
             signal.signal(number, handler)
 
     return hangup, restore
-
-
-def leave_to_the_main_thread() -> None:
-    """Block Ctrl-C, SIGTERM and SIGHUP in the calling (worker) thread and the threads it starts.
-
-    The kernel hands a process's signal to any thread that does not block it; one that lands in
-    a thread waiting on the sound device interrupts its system call there for nothing, since
-    Python acts on signals in the main thread only. Blocked elsewhere, they reach the main thread.
-    """
-    signal.pthread_sigmask(signal.SIG_BLOCK, ASKED_OF_THE_MAIN_THREAD)
-
-
-@contextlib.contextmanager
-def held_back_from_new_threads() -> Iterator[None]:
-    """Threads started inside (a sound stream's callback thread, say) are born blocking the signals
-    above, as a new thread inherits its creator's mask; the main thread's own mask is then put back,
-    and a signal that came meanwhile is delivered there."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ASKED_OF_THE_MAIN_THREAD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

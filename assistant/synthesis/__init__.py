@@ -24,7 +24,6 @@ import numpy as np
 
 from assistant.devices import Speaker
 from assistant.errors import InputError
-from assistant.signals import leave_to_the_main_thread
 from assistant.synthesis.espeak import (
     Chunk,
     Pyttsx3Engine,
@@ -91,7 +90,6 @@ def speak(text: str, language: str, settings=None, *, speaker: Speaker | None = 
 
     def player() -> None:
         try:
-            leave_to_the_main_thread()
             speaker.play_all(pending())
         except BaseException as error:  # handed to the speaking thread, which reports it
             failures.append(error)

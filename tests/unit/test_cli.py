@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,14 @@ def test_broken_settings_do_not_silence_the_live_loop(tmp_path):
 def test_no_command_prints_help_and_exits_2():
     result = run()
     assert result.returncode == 2 and "ask" in result.stdout
+
+
+def test_both_ways_of_starting_the_program_end_through_the_sound_safe_exit():
+    """`./scripts/run` and the service start `calf-assistant` and `python -m assistant`; both must
+    go through cli.program, whose exit after sound keeps a clean Ctrl-C from crashing at teardown."""
+    from importlib.metadata import entry_points
+
+    (script,) = [point for point in entry_points(group="console_scripts") if point.name == "calf-assistant"]
+    assert script.value == "assistant.cli:program"
+    main_module = Path(__file__).resolve().parents[2] / "assistant" / "__main__.py"
+    assert "program()" in main_module.read_text(encoding="utf-8")
