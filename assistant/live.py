@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Protocol, TextIO
 import numpy as np
 
 from assistant.errors import AssistantError, DeviceError, InputError, ModelError, SynthesisError
+from assistant.memory import cap_arenas, give_back_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +379,7 @@ class SpokenLoop:
                 self.mouth.say(reply_text(self.language, "wake_prompt"))
             turns += 1
             self.turn()
+            give_back_free_memory()
         return 0
 
     def reload(self) -> None:
@@ -631,6 +633,7 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
             hangup=None, reread=None) -> int:
     from assistant.devices import Microphone
 
+    cap_arenas()  # before the recogniser and the voices start their threads
     try:
         ears = Ears(settings)
     except ModelError as error:
