@@ -14,13 +14,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 
 def _one_numeric_path() -> dict[str, str]:
-    """CTranslate2's settings that make Whisper compute the same numbers on any x86-64 with AVX2.
+    """CTranslate2's settings that put Whisper on one numeric path on any x86-64 with AVX2.
 
     By default it picks Intel MKL on Intel processors and oneDNN on AMD ones, each at the widest
     instruction set present, and the small differences in rounding move borderline answers:
     espeak-ng's Indonesian yes/no corpus heard 33 of 42 right through oneDNN with AVX-512, 29
     through MKL, 24 with AVX2, and a yes became a no on two of those paths. CI machines differ, so
     the spoken tests hold their figures on one path; the assistant itself keeps the fastest one.
+    One path narrows the spread without closing it: an AVX2-only EPYC still hears a few borderline
+    utterances otherwise than an AVX-512 one on this path (capping numpy and OpenBLAS at AVX2 as
+    well changed nothing on the AVX-512 machine), so the spoken bars hold the lower of the two.
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return {}  # ARM builds have one backend (Ruy) and no such choice

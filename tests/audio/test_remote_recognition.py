@@ -18,7 +18,7 @@ import pytest
 
 import speech_maker
 from assistant import models
-from assistant.recognition import load_profile
+from assistant.recognition import load_profile, normalise_text
 from processes import free_port, wait_until_listening
 
 pytestmark = pytest.mark.audio
@@ -88,11 +88,15 @@ def test_listen_through_a_real_wyoming_faster_whisper_matches_the_local_engine(l
             local, _ = listen(wav, language)
             remote, err = listen(wav, language, config)
             assert not notes(err), err  # the service answered: no fallback
-            same.append((local["transcript"], remote["transcript"]))
+            same.append((normalise_text(text), local["transcript"], remote["transcript"]))
         print(same)
-        agree = sum(1 for local, remote in same if local == remote)
-        # the same model and settings; the local engine's second listens (a looped decode heard
-        # again without the prompt) are its own, so a rare difference is allowed
+        # The same model, language, beam and prompt, but the service decodes with faster-whisper's
+        # defaults, which its command line cannot change: with timestamps, and when a pass looks
+        # unsure it samples again at a higher temperature, at random. So it sometimes hears a
+        # sentence right that the local engine mishears ("my curved crimp where i walk"), and now
+        # and then a sampled pass goes astray; what it hears must match the local engine, or the
+        # words said, in all but one.
+        agree = sum(1 for said, local, remote in same if remote in (local, said))
         assert agree >= len(same) - 1, same
     finally:
         service.stop()
