@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import queue
+import random
 import re
 import shutil
 import signal
@@ -305,6 +306,8 @@ class Report:
     turn_seconds: list[float] = field(default_factory=list)
     played_seconds: list[float] = field(default_factory=list)
     diary_problems: list[str] = field(default_factory=list)
+    kills: int = 0
+    """Times the process was killed with SIGKILL and started again."""
     diary_turns: int = 0
     diary_conversations: int = 0
     stderr: str = ""
@@ -348,6 +351,7 @@ class Report:
             "diary_conversations": self.diary_conversations,
             "diary_person_turns": self.diary_turns,
             "diary_problems": self.diary_problems,
+            "sigkill_restarts": self.kills,
             "wall_seconds": round(self.seconds, 1),
         }
 
@@ -389,24 +393,28 @@ class Soak:
         self.server = PulseServer(self.folder / "pulse").start()
         self.microphone = VirtualMicrophone(self.server.fifo, noise_level=ROOM_NOISE).start()
         self.watch = StreamWatch(self.server)
-        env = {**os.environ, **self.server.env,
-               "CALF_ASSISTANT_ACTIVATION": "auto", "CALF_ASSISTANT_CONFIG": str(self.config),
-               "XDG_DATA_HOME": str(self.diary.home), "XDG_STATE_HOME": str(self.folder / "state"),
-               "XDG_CONFIG_HOME": str(self.folder / "config"), "HF_HUB_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join([str(self.folder / "shadow"), str(REPO)])}
-        env.pop("CALF_ASSISTANT_MAX_TURNS", None)
+        self.env = {**os.environ, **self.server.env,
+                    "CALF_ASSISTANT_ACTIVATION": "auto", "CALF_ASSISTANT_CONFIG": str(self.config),
+                    "XDG_DATA_HOME": str(self.diary.home), "XDG_STATE_HOME": str(self.folder / "state"),
+                    "XDG_CONFIG_HOME": str(self.folder / "config"), "HF_HUB_OFFLINE": "1",
+                    "PYTHONPATH": os.pathsep.join([str(self.folder / "shadow"), str(REPO)])}
+        self.env.pop("CALF_ASSISTANT_MAX_TURNS", None)
         if self.models is not None:
-            env["CALF_ASSISTANT_MODELS"] = str(self.models)
+            self.env["CALF_ASSISTANT_MODELS"] = str(self.models)
         self.started = _now()
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen([sys.executable, "-m", "assistant", "run"], cwd=REPO, env=env,
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        """`calf-assistant run`, until it says it is ready; standard error is kept across starts."""
+        with open(self.stderr_path, "ab") as stderr:
+            self.process = subprocess.Popen([sys.executable, "-m", "assistant", "run"], cwd=REPO, env=self.env,
                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
         self.lines = Lines(self.process)
         threading.Thread(target=self._sample_memory, name="soak-memory", daemon=True).start()
         ready = self._line(120.0)
         if self.system.get(ready) != "ready_hands_free":
             raise AssertionError(f"the assistant did not say it was ready: {ready!r}\n{self.stderr()}")
-        return self
 
     def close(self) -> None:
         self._sampling.set()
@@ -585,6 +593,53 @@ class Soak:
         self.rest_of_cycle()
         return fault
 
+    def killed_mid_turn(self, chance: random.Random, moment: str) -> None:
+        """A pulled plug: a few turns of a conversation, then SIGKILL at a random moment of the
+        next one, and the assistant started again, as its service restarts it. `moment` is
+        "hearing" (up to 1.5 s after the words end: still deciding they ended, or recognising) or
+        "speaking" (up to 2 s into its reply). Every reply it gave must be in the diary, with at
+        most one more, a reply it had committed but not yet given, and the cut-off entry must read
+        as cut off, not in progress."""
+        from assistant import diary
+
+        answered = chance.randint(0, len(CYCLE) - 2)  # never cut before "stop": that one ends it anyway
+        for name in CYCLE[:answered]:
+            self.turn(name)
+        name = CYCLE[answered]
+        self._settle()
+        audio = self.person[name][self._turn % len(self.person[name])]
+        self.microphone.say(audio)
+        self.microphone.wait_until_said()
+        if moment == "speaking":
+            line = self._line(ANSWER_TIMEOUT)
+            if line is None or line in self.system:
+                raise AssertionError(f"no reply to '{name}' to cut off: {line!r}\n{self.stderr()[-2000:]}")
+            self._answered(line)
+        delay = chance.uniform(0.0, 1.5 if moment == "hearing" else 2.0)
+        time.sleep(delay)
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        while (item := self.lines.next(1.0)) is not None and item[1] is not None:
+            if item[1] not in self.system:
+                self._answered(item[1])  # given before the plug was pulled
+        self.trace(f"killed while {moment} '{name}', {delay:.1f} s in")
+
+        entries = sorted(diary.load(self.diary.path), key=lambda entry: entry.id) if self.diary.path.exists() else []
+        said = self._said_in(entries)
+        if said[: len(self.replies)] != self.replies or len(said) > len(self.replies) + 1:
+            self.report.diary_problems.append(f"killed while {moment} '{name}': the diary holds {said[-3:]}, "
+                                              f"the assistant had given {self.replies[-3:]}")
+        if any(entry.in_progress for entry in entries):
+            self.report.diary_problems.append(f"killed while {moment} '{name}': an entry reads as in progress")
+        if self.diary.path.exists():
+            with sqlite3.connect(self.diary.path) as connection:
+                check = connection.execute("PRAGMA integrity_check").fetchone()[0]
+            if check != "ok":
+                self.report.diary_problems.append(f"killed while {moment} '{name}': integrity_check: {check}")
+        self.replies = said  # what the next check starts from: the diary, one unspoken reply included
+        self.report.kills += 1
+        self._launch()
+
     def terminate(self) -> int:
         self._settle()
         self._sampling.set()  # memory while it runs, not while it shuts down
@@ -646,7 +701,6 @@ class Soak:
     def check_diary(self) -> None:
         """Every reply the conversation gave is in the diary, in order; the file is sound."""
         from assistant import diary
-        from assistant.knowledge import load_knowledge
 
         problems = self.report.diary_problems
         if not self.diary.path.exists():
@@ -657,8 +711,7 @@ class Soak:
         if check != "ok":
             problems.append(f"integrity_check: {check}")
         entries = sorted(diary.load(self.diary.path), key=lambda entry: entry.id)
-        greeting = load_knowledge().pack("en").reply("greeting")
-        said = [text for entry in entries for text in entry.said if text != greeting]
+        said = self._said_in(entries)
         self.report.diary_conversations = len(entries)
         self.report.diary_turns = sum(len(entry.heard) for entry in entries)
         if said != self.replies:
@@ -667,6 +720,15 @@ class Soak:
                             f"first difference at {first}: {said[first:first + 1]} vs {self.replies[first:first + 1]}")
         if any(entry.in_progress for entry in entries):
             problems.append("an entry still reads as in progress after the assistant ended")
+
+    @staticmethod
+    def _said_in(entries: list) -> list[str]:
+        """The replies of these diary entries, in order, without the greeting (the live loop does
+        not print it)."""
+        from assistant.knowledge import load_knowledge
+
+        greeting = load_knowledge().pack("en").reply("greeting")
+        return [text for entry in entries for text in entry.said if text != greeting]
 
 
 # ---- scripts/soak ---------------------------------------------------------------------------------

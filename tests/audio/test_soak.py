@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import pytest
 
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.audio
 
 MINUTES = 4.0
 """Turns until about this long after the start: CI's budget for the soak is five minutes."""
+KILLS = ("hearing", "speaking", "hearing")
+"""Pulled plugs on the spoken path, each at a random point of that stage of a turn;
+tests/unit/test_diary_crash.py pulls many more on `chat`."""
 
 
 @pytest.fixture()
@@ -64,3 +68,20 @@ def test_the_live_loop_answers_through_every_fault_and_ends_cleanly(soak):
     loaded = [line for line in log if "voice loaded: hibari heart" in line]
     assert len(loaded) == 2, "at start and when the model was put right; a settings change keeps it"
     assert report.played_seconds and min(report.played_seconds) > 0.5, "every reply was spoken, not only printed"
+
+
+def test_the_spoken_live_loop_killed_at_random_points_keeps_every_reply_it_gave(soak):
+    """A pulled plug while `run` hears, writes or speaks a turn (SIGKILL at a random moment), and
+    the assistant started again each time on the same diary."""
+    chance = random.Random(13)
+    for moment in KILLS:
+        soak.killed_mid_turn(chance, moment)
+    soak.cycle()  # started again, it answers a whole conversation
+    report = soak.finish()
+    print("\n".join(report.events[-60:]))
+
+    assert report.kills == len(KILLS)
+    assert not report.diary_problems, report.diary_problems
+    assert report.unanswered == 0, report.missed
+    assert report.exit_code == 0, report.stderr[-2000:]
+    assert "Traceback" not in report.stderr, report.stderr[-3000:]
