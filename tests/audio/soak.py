@@ -600,8 +600,6 @@ class Soak:
         "speaking" (up to 2 s into its reply). Every reply it gave must be in the diary, with at
         most one more, a reply it had committed but not yet given, and the cut-off entry must read
         as cut off, not in progress."""
-        from assistant import diary
-
         answered = chance.randint(0, len(CYCLE) - 2)  # never cut before "stop": that one ends it anyway
         for name in CYCLE[:answered]:
             self.turn(name)
@@ -624,18 +622,10 @@ class Soak:
                 self._answered(item[1])  # given before the plug was pulled
         self.trace(f"killed while {moment} '{name}', {delay:.1f} s in")
 
-        entries = sorted(diary.load(self.diary.path), key=lambda entry: entry.id) if self.diary.path.exists() else []
-        said = self._said_in(entries)
+        said = self._read_diary(f"killed while {moment} '{name}'")
         if said[: len(self.replies)] != self.replies or len(said) > len(self.replies) + 1:
             self.report.diary_problems.append(f"killed while {moment} '{name}': the diary holds {said[-3:]}, "
                                               f"the assistant had given {self.replies[-3:]}")
-        if any(entry.in_progress for entry in entries):
-            self.report.diary_problems.append(f"killed while {moment} '{name}': an entry reads as in progress")
-        if self.diary.path.exists():
-            with sqlite3.connect(self.diary.path) as connection:
-                check = connection.execute("PRAGMA integrity_check").fetchone()[0]
-            if check != "ok":
-                self.report.diary_problems.append(f"killed while {moment} '{name}': integrity_check: {check}")
         self.replies = said  # what the next check starts from: the diary, one unspoken reply included
         self.report.kills += 1
         self._launch()
@@ -700,33 +690,34 @@ class Soak:
 
     def check_diary(self) -> None:
         """Every reply the conversation gave is in the diary, in order; the file is sound."""
-        from assistant import diary
-
         problems = self.report.diary_problems
         if not self.diary.path.exists():
             problems.append("no diary was written")
             return
-        with sqlite3.connect(self.diary.path) as connection:
-            check = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        if check != "ok":
-            problems.append(f"integrity_check: {check}")
-        entries = sorted(diary.load(self.diary.path), key=lambda entry: entry.id)
-        said = self._said_in(entries)
-        self.report.diary_conversations = len(entries)
-        self.report.diary_turns = sum(len(entry.heard) for entry in entries)
+        said = self._read_diary("after the assistant ended")
         if said != self.replies:
             first = next((n for n, (a, b) in enumerate(zip(said, self.replies)) if a != b), min(len(said), len(self.replies)))
             problems.append(f"the diary holds {len(said)} replies, the assistant gave {len(self.replies)}; "
                             f"first difference at {first}: {said[first:first + 1]} vs {self.replies[first:first + 1]}")
-        if any(entry.in_progress for entry in entries):
-            problems.append("an entry still reads as in progress after the assistant ended")
 
-    @staticmethod
-    def _said_in(entries: list) -> list[str]:
-        """The replies of these diary entries, in order, without the greeting (the live loop does
-        not print it)."""
+    def _read_diary(self, when: str) -> list[str]:
+        """The replies the diary holds, in order, without the greeting (the live loop does not print
+        it). A file that fails its integrity check, or an entry that reads as still in progress
+        (its writer is gone by now), is a problem, noted with `when`."""
+        from assistant import diary
         from assistant.knowledge import load_knowledge
 
+        if not self.diary.path.exists():
+            return []
+        with sqlite3.connect(self.diary.path) as connection:
+            check = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            self.report.diary_problems.append(f"{when}: integrity_check: {check}")
+        entries = sorted(diary.load(self.diary.path), key=lambda entry: entry.id)
+        if any(entry.in_progress for entry in entries):
+            self.report.diary_problems.append(f"{when}: an entry reads as in progress")
+        self.report.diary_conversations = len(entries)
+        self.report.diary_turns = sum(len(entry.heard) for entry in entries)
         greeting = load_knowledge().pack("en").reply("greeting")
         return [text for entry in entries for text in entry.said if text != greeting]
 
