@@ -18,7 +18,7 @@ def _run(resting_mb, working_mb, warm_turns: int = 4) -> Report:
 
 
 def test_an_idle_first_quarter_and_a_talkative_last_one_is_not_growth():
-    # CI, stop 20: the microphone out for most of the first quarter (idle, small), the last quarter
+    # one CI run: the microphone out for most of the first quarter (idle, small), the last quarter
     # all speaking; by time the working level rose 56 MB, yet it ended below where it began
     resting = [390.0] * 20
     working = [400.0] * 40 + [460.0] * 5 + [400.0, 515.0] * 60 + [515.0] * 35
