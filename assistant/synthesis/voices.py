@@ -223,9 +223,15 @@ class Voices:
         choice = chosen(profile)
         key = (profile.language, choice)
         with self._lock:
-            if key not in self._voices:
-                self._voices[key] = Voice(choice, language=profile.language)
-            return self._voices[key]
+            voice = self._voices.get(key)
+            if voice is None:
+                voice = self._voices[key] = Voice(choice, language=profile.language)
+                # Only the voice chosen now is kept for its language. One chosen in passing, while the
+                # preferred model's file was missing for a moment (being replaced or repaired), held
+                # its 90 MB for good after the preferred voice was back: a 40-minute soak's one step.
+                for other in [other for other in self._voices if other[0] == profile.language and other != key]:
+                    del self._voices[other]
+            return voice
 
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
         return self.for_profile(profile)(text, profile)

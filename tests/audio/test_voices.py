@@ -123,6 +123,36 @@ def test_a_broken_hibari_model_is_replaced_by_espeak_ng_at_once(tmp_path, caplog
     assert "calf" in heard and "doctor" in heard, heard
 
 
+def test_piper_standing_in_while_hibaris_file_is_away_is_let_go_once_it_is_back(tmp_path, monkeypatch):
+    """A caregiver replacing hibari's model leaves a moment with no file: Piper speaks meanwhile,
+    and once hibari is back nothing keeps Piper's model in memory (a long soak once held it)."""
+    import gc
+    import weakref
+
+    from assistant.synthesis import hibari
+    from assistant.synthesis.voices import Voices
+
+    model = tmp_path / "hibari.onnx"
+    shutil.copy(hibari.model_file("heart"), model)
+    monkeypatch.setattr(hibari, "model_file", lambda voice: str(model))
+    pool = Voices()
+
+    def spoken_by() -> list[str]:
+        list(render(ENGLISH, "en", Settings(), renderer=pool))
+        return [voice.engine_name for voice in pool._voices.values()]
+
+    assert spoken_by() == ["hibari"]
+    model.rename(tmp_path / "away.onnx")
+    assert spoken_by() == ["piper"]
+    [stand_in] = pool._voices.values()
+    piper_engine = weakref.ref(stand_in._state.engine)
+    del stand_in
+    (tmp_path / "away.onnx").rename(model)
+    assert spoken_by() == ["hibari"]
+    gc.collect()
+    assert piper_engine() is None, "Piper's model is still held"
+
+
 def _say(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "assistant", *arguments], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, **env}, timeout=120)

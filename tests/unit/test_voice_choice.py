@@ -49,6 +49,19 @@ def test_the_caregivers_choice_wins_where_the_language_has_that_engine(installed
     assert chosen(load_voice("en", _settings("piper"))).name == "piper"
 
 
+def test_a_voice_chosen_while_the_preferred_file_was_missing_is_let_go_when_it_is_back(installed):
+    # The caregiver replaces hibari's model: for a moment there is no file and Piper is chosen.
+    pool = voices.Voices()
+    installed.add("piper")
+    stand_in = pool.for_profile(load_voice("en"))
+    indonesian = pool.for_profile(load_voice("id"))
+    installed.add("hibari")
+    back = pool.for_profile(load_voice("en"))
+    assert back.choice.name == "hibari" and stand_in.choice.name == "piper"
+    assert set(pool._voices.values()) == {back, indonesian}, "Piper's English voice is no longer held"
+    assert pool.for_profile(load_voice("en")) is back, "the voice in use is kept, not made again"
+
+
 def test_slower_scales_every_engines_pace():
     normal, slower = load_voice("en"), load_voice("en", _settings(rate=0.8))
     assert slower.hibari_speed == pytest.approx(normal.hibari_speed * 0.8)
