@@ -1,21 +1,21 @@
 """Keep the live loop's resident memory level over weeks of turns (glibc only; elsewhere nothing).
 
-A 40-minute soak of `run` with faults stayed level for half an hour, then stepped up by about
-60 MB and stayed there: the recogniser and the voice allocate and free tens of MB per turn from
-several native threads, and glibc keeps what they free in per-thread arenas (up to eight per core)
-instead of handing it back. On a Pi with 1 to 2 GB that is memory the rest of the device needs.
-Two arenas serve this loop's few busy threads, and what is free is handed back after each turn,
-while the assistant waits for the next one, so the cost falls between turns (the soak's median
+The recogniser and the voice allocate and free tens of MB per turn from several native threads,
+and glibc keeps what they free in per-thread arenas (up to eight per core) instead of handing it
+back. On a Pi with 1 to 2 GB that is memory the rest of the device needs. Two arenas serve this
+loop's few busy threads, and what is free is handed back after each turn, while the assistant
+waits for the next one, so the cost falls between turns: in a 40-minute soak of `run` with
+faults the process then rested at about 390 MB between turns instead of 520 (the soak's median
 turn took 5.1 s with both, 5.15 s without; README, "The live loop under faults").
 
-That was not all. A later 40-minute soak rested at 423 MB for 216 turns, then at the ninth voice
-repair stepped to 511 MB and stayed there. Loading hibari, breaking it and repairing it 40 times in
-one process (with Whisper heard and a reply spoken between) did the same on a smaller scale: level,
-then +12 MB at the tenth load, kept. glibc raises its mmap threshold each time a large block that
-came from mmap is freed (up to 32 MB), so once a voice has been unloaded its next model lands in
-the arenas, mixed with the recogniser's buffers, and not all of what it leaves there goes back
-even with malloc_trim. A fixed threshold keeps large blocks in mappings of their own, returned
-whole when freed: 30 such reloads then stayed within 0.5 MB, 24 MB lower, each cycle as quick.
+Reloading a voice leaves more. Loading hibari, breaking it and repairing it 40 times in one
+process (Whisper hearing a recording and a reply spoken between) stayed level, then stepped up
+12 MB at the tenth load and kept it. glibc raises its mmap threshold each time a large block that
+had a mapping of its own is freed (up to 32 MB), so once a voice has been unloaded the next
+model's blocks come from the arenas instead, mixed with the recogniser's buffers, and not all of
+what they leave there goes back even with malloc_trim. With the threshold held at glibc's
+starting value, large blocks keep mappings of their own and are returned whole when freed: the
+same 30 reloads stayed within 0.5 MB, 24 MB lower, each cycle as quick.
 """
 
 from __future__ import annotations

@@ -586,8 +586,10 @@ class Soak:
         must speak at once. Then the file is put right and a second SIGHUP brings the voice back."""
         fault = Fault("voice", _now())
         good = self.model_file.with_name("hibari.onnx.good")
-        os.replace(self.model_file, good)
-        self.model_file.write_bytes(b"this is not an onnx model\n" * 4096)
+        broken = self.model_file.with_name("hibari.onnx.broken")
+        broken.write_bytes(b"this is not an onnx model\n" * 4096)
+        os.link(self.model_file, good)
+        os.replace(broken, self.model_file)  # never a moment without the file, when Piper would stand in
         self.process.send_signal(signal.SIGHUP)
         fault.ended = _now()
         self.recover(fault)  # in espeak-ng's voice
