@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Protocol, TextIO
 import numpy as np
 
 from assistant.errors import AssistantError, DeviceError, InputError, ModelError, SynthesisError
-from assistant.memory import give_back_free_memory, tame_allocator
+from assistant.memory import cap_arenas, give_back_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -633,7 +633,7 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
             hangup=None, reread=None) -> int:
     from assistant.devices import Microphone
 
-    tame_allocator()  # before the recogniser and the voices load and start their threads
+    cap_arenas()  # before the recogniser and the voices start their threads
     try:
         ears = Ears(settings)
     except ModelError as error:

@@ -8,14 +8,10 @@ waits for the next one, so the cost falls between turns: in a 40-minute soak of 
 faults the process then rested at about 390 MB between turns instead of 520 (the soak's median
 turn took 5.1 s with both, 5.15 s without; README, "The live loop under faults").
 
-Reloading a voice leaves more. Loading hibari, breaking it and repairing it 40 times in one
-process (Whisper hearing a recording and a reply spoken between) stayed level, then stepped up
-12 MB at the tenth load and kept it. glibc raises its mmap threshold each time a large block that
-had a mapping of its own is freed (up to 32 MB), so once a voice has been unloaded the next
-model's blocks come from the arenas instead, mixed with the recogniser's buffers, and not all of
-what they leave there goes back even with malloc_trim. With the threshold held at glibc's
-starting value, large blocks keep mappings of their own and are returned whole when freed: the
-same 30 reloads stayed within 0.5 MB, 24 MB lower, each cycle as quick.
+Holding glibc's mmap threshold at its starting 128 KB was tried too: it took away a 12 MB step
+that reloading a voice 40 times in one process showed, but made each hearing 40% slower (0.70 s
+to 1.0 s median for a short utterance, and the voice's sentences as much), because the turn's
+large buffers were then most likely mapped and unmapped every time. One 12 MB step in 40 reloads costs less than that.
 """
 
 from __future__ import annotations
@@ -27,11 +23,8 @@ import logging
 
 log = logging.getLogger(__name__)
 
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-_M_ARENA_MAX = -8
+_M_ARENA_MAX = -8  # glibc's malloc.h
 ARENAS = 2
-MMAP_THRESHOLD = 128 * 1024
-"""glibc's own starting value, held there: blocks this size and larger get their own mapping."""
 
 
 @functools.cache
@@ -46,17 +39,15 @@ def _glibc():
     return libc
 
 
-def tame_allocator(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> bool:
+def cap_arenas(arenas: int = ARENAS) -> bool:
     """Before the models load and their threads start: glibc fixes its arena limit the first time
-    a thread needs a new arena, and a model loaded before the threshold is fixed may already sit
-    in an arena, so either set later does less or nothing."""
+    a thread needs a new arena, so a cap set later does nothing."""
     libc = _glibc()
     if libc is None:
         return False
     capped = bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    fixed = bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
-    log.debug("malloc arenas capped at %d: %s; mmap threshold fixed at %d: %s", arenas, capped, mmap_threshold, fixed)
-    return capped and fixed
+    log.debug("malloc arenas capped at %d: %s", arenas, capped)
+    return capped
 
 
 def give_back_free_memory() -> None:
