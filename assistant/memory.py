@@ -9,9 +9,10 @@ faults the process then rested at about 390 MB between turns instead of 520 (the
 turn took 5.1 s with both, 5.15 s without; README, "The live loop under faults").
 
 Holding glibc's mmap threshold at its starting 128 KB was tried too: it took away a 12 MB step
-that reloading a voice 40 times in one process showed, but made each hearing 40% slower (0.70 s
-to 1.0 s median for a short utterance, and the voice's sentences as much), because the turn's
-large buffers were then most likely mapped and unmapped every time. One 12 MB step in 40 reloads costs less than that.
+that reloading a voice 40 times in one process showed, but each hearing took 40% longer (0.70 s
+to 1.0 s median for a short utterance, and the voice's sentences as much), most likely because
+each turn's large buffers were then mapped and unmapped afresh. One 12 MB step in 40 reloads
+costs less than that.
 """
 
 from __future__ import annotations
