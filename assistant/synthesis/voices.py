@@ -213,24 +213,22 @@ class Voice:
 
 
 class Voices:
-    """One Voice per language and engine for the whole process (a loaded model is 200 MB)."""
+    """One Voice per language, the one chosen now, for the whole process (a loaded model is 200 MB).
+
+    Only that one is kept: a voice chosen in passing, while the preferred model's file was missing
+    for a moment (being replaced or repaired), used to be held beside it for good, about 90 MB
+    (a 40-minute soak's one memory step)."""
 
     def __init__(self):
-        self._voices: dict[tuple[str, EngineChoice | None], Voice] = {}
+        self._voices: dict[str, Voice] = {}
         self._lock = threading.Lock()
 
     def for_profile(self, profile: VoiceProfile) -> Voice:
         choice = chosen(profile)
-        key = (profile.language, choice)
         with self._lock:
-            voice = self._voices.get(key)
-            if voice is None:
-                voice = self._voices[key] = Voice(choice, language=profile.language)
-                # Only the voice chosen now is kept for its language. One chosen in passing, while the
-                # preferred model's file was missing for a moment (being replaced or repaired), held
-                # its 90 MB for good after the preferred voice was back: a 40-minute soak's one step.
-                for other in [other for other in self._voices if other[0] == profile.language and other != key]:
-                    del self._voices[other]
+            voice = self._voices.get(profile.language)
+            if voice is None or voice.choice != choice:
+                voice = self._voices[profile.language] = Voice(choice, language=profile.language)
             return voice
 
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
@@ -238,7 +236,7 @@ class Voices:
 
     def forget_stale(self) -> None:
         with self._lock:
-            self._voices = {key: voice for key, voice in self._voices.items() if voice.current()}
+            self._voices = {language: voice for language, voice in self._voices.items() if voice.current()}
 
 
 _VOICES = Voices()
