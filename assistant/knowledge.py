@@ -93,12 +93,44 @@ class Screen:
     always: bool
     when: tuple[Condition, ...]
     sources: tuple[str, ...]
+    guards: frozenset[str] = frozenset()
+    """causes that are never named before this screen is answered (their own danger)"""
+    worst: int = 0
+    """the highest triage level its red flags can reach (an index of TRIAGE_LEVELS): when the
+    questions cannot hold every screen in doubt, the worst outcome is asked about first"""
 
     def due(self, present: frozenset[str], absent: frozenset[str]) -> bool:
         known = present | absent
         if self.finding in known or self.signs <= known:
             return False
         return self.always or any(condition.holds(present) for condition in self.when)
+
+    def cleared(self, present: frozenset[str], absent: frozenset[str], asked) -> bool:
+        """Asked, or every sign it asks about already said or denied."""
+        known = present | absent
+        return self.id in asked or self.finding in known or self.signs <= known
+
+    def triggers(self) -> frozenset[str]:
+        """The findings whose mention makes it due, and the signs it asks about."""
+        found = set(self.signs) | {self.finding}
+        for condition in self.when:
+            found |= condition.findings
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """How a danger cue that is only possibly heard opens its screen (rules.yaml `doubt:`)."""
+
+    near_ratio: float = 80.0
+    """A heard word unknown to the language this close (rapidfuzz ratio, 0..100) to a word that
+    makes a screen due is possibly that word."""
+    unsure_near_ratio: float = 75.0
+    """The same, for a description the recogniser itself doubts."""
+    min_letters: int = 4
+    """Shorter words carry too little sound to guess from."""
+    sound_alike: bool = True
+    """A word that sounds alike (the language's `sound_key`) is possibly it too."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +161,7 @@ class Rules:
     report_threshold: float
     screens: tuple[Screen, ...] = ()
     """in the order they are asked"""
+    doubt: Doubt = field(default_factory=Doubt)
 
     def screen(self, screen_id: str) -> Screen | None:
         return next((s for s in self.screens if s.id == screen_id), None)
@@ -186,6 +219,17 @@ class LanguageProfile:
     suffixes: tuple[str, ...] = ()
     sound_folds: tuple[tuple[re.Pattern[str], str], ...] = ()
     """(pattern, replacement) per word: one sound a recogniser writes in more than one way."""
+    sound_classes: tuple[tuple[re.Pattern[str], str], ...] = ()
+    """(pattern, replacement) per word: sounds a recogniser confuses ("tiba"/"dima") made one."""
+    body_parts: tuple["BodyPartFinding", ...] = ()
+    """findings made of a body part and a symptom word anywhere in one clause"""
+
+    def sound_key(self, word: str) -> str:
+        """The word as its sound classes: words a recogniser confuses share a key."""
+        word = self.fold(word)
+        for pattern, replacement in self.sound_classes:
+            word = pattern.sub(replacement, word)
+        return word
 
     def fold(self, word: str) -> str:
         """The word as it sounds: both the phrases and what was heard are folded alike."""
@@ -199,6 +243,22 @@ class LanguageProfile:
             if word.endswith(suffix) and len(word) - len(suffix) >= 4:
                 return word[: -len(suffix)]
         return word
+
+
+@dataclass(frozen=True)
+class BodyPartFinding:
+    """A finding said as a body part and a symptom word in one clause, with other words between
+    them: "pain in my calves and my back" is back pain (language.yaml `body_parts:`)."""
+
+    finding: str
+    parts: tuple[str, ...]
+    """the body part, one or more words each ("back", "lower back")"""
+    symptoms: frozenset[str]
+    """single words that say it hurts"""
+    other_senses: tuple[str, ...] = ()
+    """phrases where the part's word means something else ("walk back", "back home")"""
+    fine_words: frozenset[str] = frozenset()
+    """words right after the part that say it is well ("my back is fine")"""
 
 
 # Compared by identity: caches keyed on a pack must not hash its dictionaries.
@@ -429,7 +489,9 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
             raise reader.fail(question_id, f"unknown finding '{finding}'")
         questions[question_id] = finding
     domain = _read_conditions(reader, "domain", data.get("domain", []), known)
-    screens = _read_screens(reader, data.get("screens"), known, {rule.id for rule in red_flags}, sources)
+    levels = {rule.id: max([TRIAGE_LEVELS.index(rule.level), *(TRIAGE_LEVELS.index(c.level) for c in rule.when if c.level)])
+              for rule in red_flags}
+    screens = _read_screens(reader, data.get("screens"), known, levels, {c.id for c in causes}, sources)
     unscreened = [rule.id for rule in red_flags if not any(rule.id in s.red_flags for s in screens)]
     if unscreened:
         raise reader.fail("screens", f"red flag '{unscreened[0]}' has no screening question")
@@ -446,10 +508,22 @@ def _read_rules(root: Path, sources: dict[str, Source]) -> Rules:
         questions=questions,
         report_threshold=reader.number("report_threshold", data.get("report_threshold"), 0.0, 1.0),
         screens=screens,
+        doubt=_read_doubt(reader, data.get("doubt", {})),
     )
 
 
-def _read_screens(reader: _Reader, table: Any, findings: set[str], flags: set[str], sources) -> tuple[Screen, ...]:
+def _read_doubt(reader: _Reader, value: Any) -> Doubt:
+    entry = reader.mapping("doubt", value)
+    return Doubt(
+        near_ratio=reader.number("doubt.near_ratio", entry.get("near_ratio", Doubt.near_ratio), 50, 100),
+        unsure_near_ratio=reader.number("doubt.unsure_near_ratio", entry.get("unsure_near_ratio", Doubt.unsure_near_ratio), 50, 100),
+        min_letters=int(reader.number("doubt.min_letters", entry.get("min_letters", Doubt.min_letters), 2, 12)),
+        sound_alike=entry.get("sound_alike", True) is True,
+    )
+
+
+def _read_screens(reader: _Reader, table: Any, findings: set[str], flags: dict[str, int], causes: set[str],
+                  sources) -> tuple[Screen, ...]:
     screens = []
     for screen_id, entry in reader.mapping("screens", table).items():
         entry = reader.mapping(screen_id, entry)
@@ -460,14 +534,18 @@ def _read_screens(reader: _Reader, table: Any, findings: set[str], flags: set[st
         if signs - findings:
             raise reader.fail(f"{screen_id}.signs", f"unknown finding '{sorted(signs - findings)[0]}'")
         screened = reader.texts(f"{screen_id}.red_flags", entry.get("red_flags"))
-        if set(screened) - flags:
-            raise reader.fail(f"{screen_id}.red_flags", f"unknown red flag '{sorted(set(screened) - flags)[0]}'")
+        if set(screened) - set(flags):
+            raise reader.fail(f"{screen_id}.red_flags", f"unknown red flag '{sorted(set(screened) - set(flags))[0]}'")
         always = entry.get("always", False) is True
         when = _read_conditions(reader, f"{screen_id}.when", entry.get("when", []), findings)
         if not always and not when:
             raise reader.fail(screen_id, "needs 'always: true' or a 'when' list")
+        guards = frozenset(reader.texts(f"{screen_id}.guards", entry.get("guards", []), allow_empty=True))
+        if guards - causes:
+            raise reader.fail(f"{screen_id}.guards", f"unknown cause '{sorted(guards - causes)[0]}'")
         screens.append(
-            Screen(screen_id, finding, signs, screened, always, when, reader.sources(screen_id, entry.get("sources"), sources))
+            Screen(screen_id, finding, signs, screened, always, when, reader.sources(screen_id, entry.get("sources"), sources),
+                   guards=guards, worst=max(flags[flag] for flag in screened))
         )
     return tuple(screens)
 
@@ -510,15 +588,31 @@ def _read_language(reader: _Reader) -> LanguageProfile:
         commands={name: _phrases(reader, f"commands.{name}", commands[name]) for name in COMMANDS},
         suffixes=reader.texts("suffixes", data.get("suffixes", []), allow_empty=True),
         sound_folds=_sound_folds(reader, data.get("sound_folds", [])),
+        sound_classes=_sound_folds(reader, data.get("sound_classes", []), "sound_classes"),
+        body_parts=_body_parts(reader, data.get("body_parts", {})),
     )
 
 
-def _sound_folds(reader: _Reader, value: Any) -> tuple[tuple[re.Pattern[str], str], ...]:
+def _body_parts(reader: _Reader, value: Any) -> tuple[BodyPartFinding, ...]:
+    found = []
+    for finding, entry in reader.mapping("body_parts", value).items():
+        entry = reader.mapping(f"body_parts.{finding}", entry)
+        found.append(BodyPartFinding(
+            finding=finding,
+            parts=_phrases(reader, f"body_parts.{finding}.parts", entry.get("parts")),
+            symptoms=frozenset(_phrases(reader, f"body_parts.{finding}.symptoms", entry.get("symptoms"))),
+            other_senses=_phrases(reader, f"body_parts.{finding}.other_senses", entry.get("other_senses", [])),
+            fine_words=frozenset(_phrases(reader, f"body_parts.{finding}.fine_words", entry.get("fine_words", []))),
+        ))
+    return tuple(found)
+
+
+def _sound_folds(reader: _Reader, value: Any, key: str = "sound_folds") -> tuple[tuple[re.Pattern[str], str], ...]:
     if not isinstance(value, list):
-        raise reader.fail("sound_folds", "must be a list of [pattern, replacement] pairs")
+        raise reader.fail(key, "must be a list of [pattern, replacement] pairs")
     folds = []
     for index, pair in enumerate(value):
-        entry = f"sound_folds[{index}]"
+        entry = f"{key}[{index}]"
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
             raise reader.fail(entry, "must be a [pattern, replacement] pair of texts")
         try:

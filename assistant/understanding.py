@@ -46,6 +46,9 @@ class Findings:
     present: frozenset[str]
     absent: frozenset[str]
     matches: tuple[Match, ...] = ()
+    possible: frozenset[str] = frozenset()
+    """Danger cues only possibly heard (an unknown word that sounds like one): they may open a
+    screening question, never raise a red flag."""
 
     def is_empty(self) -> bool:
         return not self.present and not self.absent
@@ -115,6 +118,8 @@ class _Candidate:
     """every word of the phrase heard as written (with or without words between)"""
     gaps: frozenset[int] = frozenset()
     """positions of the words standing between the phrase's words"""
+    composed: bool = False
+    """a body part and a symptom word of one clause (language.yaml `body_parts:`)"""
 
 
 def normalise(text: str, profile: LanguageProfile, spelling_reach: int = 3) -> list[list[str]]:
@@ -132,8 +137,10 @@ class Utterance:
     """One turn's words, normalised once per language and handed on to every stage that reads
     them (commands, language detection, answers, understanding), so none does it again."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, *, unsure: bool = False):
         self.text = text
+        self.unsure = unsure
+        """The recogniser doubts these words: a danger cue is looked for more loosely."""
         self._clauses: dict[int, list[list[str]]] = {}
         self._findings: dict[int, Findings] = {}
         self._plain: list[str] | None = None
@@ -165,6 +172,7 @@ class Utterance:
 
 
 def heard(text: "str | Utterance") -> Utterance:
+    """The text as an Utterance (the same one when it already is)."""
     return text if isinstance(text, Utterance) else Utterance(text)
 
 
@@ -325,7 +333,9 @@ def _without_overlaps(
         return bool(c.gaps & other) and bool(other - c.gaps)
 
     candidates = [
-        c for c in candidates if (c.exact and not c.gaps) or not any(swallows(c, e) for e in exact_medical)
+        c for c in candidates
+        # A body part and its symptom share their words with other phrases by nature ("legs ache").
+        if (c.exact and not c.gaps) or c.composed or not any(swallows(c, e) for e in exact_medical)
     ]
     candidates.sort(key=lambda c: (-(c.end - c.start), not c.exact, c.start))
     kept: list[_Candidate] = []
@@ -334,6 +344,178 @@ def _without_overlaps(
         if not overlaps_same:
             kept.append(candidate)
     return sorted(kept, key=lambda c: c.start)
+
+
+@dataclass(frozen=True)
+class _BodyParts:
+    """A language's body-part findings, folded like the words they are compared with."""
+
+    finding: str
+    parts: tuple[tuple[str, ...], ...]
+    symptoms: frozenset[str]
+    other_senses: tuple[tuple[str, ...], ...]
+    fine_words: frozenset[str]
+
+
+@cache
+def _body_parts_for(pack: LanguagePack) -> tuple[_BodyParts, ...]:
+    profile = pack.language
+
+    def sounded(phrase: str) -> tuple[str, ...]:
+        return tuple(profile.fold(profile.stem(word)) for word in phrase.split())
+
+    return tuple(
+        _BodyParts(entry.finding, tuple(sounded(p) for p in entry.parts),
+                   frozenset(w for s in entry.symptoms for w in sounded(s)),
+                   tuple(sounded(p) for p in entry.other_senses), frozenset(w for f in entry.fine_words for w in sounded(f)))
+        for entry in profile.body_parts
+    )
+
+
+_PART_ONLY_CLAUSE = 4
+"""A clause this short that names a body part and no symptom ("my lower back,") is a list item
+whose symptom comes in the next clause ("... the calves too, they ache")."""
+
+
+def _occurrences(words: list[str], phrase: tuple[str, ...]) -> list[int]:
+    size = len(phrase)
+    return [i for i in range(len(words) - size + 1) if tuple(words[i : i + size]) == phrase]
+
+
+def _part_positions(words: list[str], entry: _BodyParts) -> list[tuple[int, int]]:
+    """(start, end) of each body part named in its own sense ("back", not "walk back home")."""
+    taken: set[int] = set()
+    for phrase in entry.other_senses:
+        for start in _occurrences(words, phrase):
+            taken.update(range(start, start + len(phrase)))
+    found = []
+    for part in entry.parts:
+        for start in _occurrences(words, part):
+            end = start + len(part)
+            if taken & set(range(start, end)) or set(words[end : end + 2]) & entry.fine_words:
+                continue
+            found.append((start, end))
+    return found
+
+
+def _body_part_spots(words: list[str], number: int, clauses: list[list[str]], pack: LanguagePack) -> list[_Candidate]:
+    """Body part and symptom word in one clause, with any words between them that do not start
+    another statement ("but"); or a short clause naming only the part, whose symptom is said in
+    the clause after it."""
+    profile = pack.language
+    found = []
+    for entry in _body_parts_for(pack):
+        symptoms = [i for i, word in enumerate(words) if word in entry.symptoms]
+        for start, end in _part_positions(words, entry):
+            if symptoms:
+                nearest = min(symptoms, key=lambda i: min(abs(i - start), abs(i - (end - 1))))
+                low, high = min(start, nearest), max(end - 1, nearest)
+                if any(words[i] in profile.clause_breakers for i in range(low, high + 1)):
+                    continue
+                gaps = frozenset(range(low, high + 1)) - set(range(start, end)) - {nearest}
+                found.append(_Candidate(entry.finding, " ".join(words[start:end]), low, high + 1, True, gaps, True))
+            elif len(words) <= _PART_ONLY_CLAUSE and number + 1 < len(clauses):
+                following = {profile.fold(word) for word in clauses[number + 1]}
+                if following & entry.symptoms:
+                    found.append(_Candidate(entry.finding, " ".join(words[start:end]), start, end, True, frozenset(), True))
+    return found
+
+
+# ---- danger cues only possibly heard ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _DoubtIndex:
+    targets: tuple[tuple[str, str], ...]
+    """(sounded word, finding) for the distinctive words of the findings that open a screen"""
+    texts: tuple[str, ...]
+    keys: dict[str, frozenset[str]]
+    """sound key -> findings whose distinctive words have it"""
+    known: frozenset[str]
+    """every word the language's phrases and lists use: a heard word among them was heard as itself"""
+    triggers: frozenset[str]
+    """the findings that open a screen"""
+
+
+_doubt_indexes: dict[int, _DoubtIndex] = {}
+
+
+def _doubt_index(pack: LanguagePack, knowledge: Knowledge) -> _DoubtIndex:
+    cached = _doubt_indexes.get(id(pack))
+    if cached is not None:
+        return cached
+    profile = pack.language
+    rules = knowledge.rules
+    triggers = frozenset().union(*(screen.triggers() for screen in rules.screens)) if rules.screens else frozenset()
+    everyday = set(profile.common_words) | set(profile.negations) | set(profile.subject_words) | set(profile.and_words)
+    known = {profile.fold(w) for w in everyday}
+    for phrases in pack.findings.values():
+        for phrase in phrases:
+            known.update(profile.fold(profile.stem(word)) for word in phrase.split())
+    for said, canonical in profile.spelling.items():
+        known.update(profile.fold(word) for word in (said + " " + canonical).split())
+    for answers in (profile.yes, profile.no, profile.unsure, profile.sometimes, *profile.commands.values()):
+        for phrase in answers:
+            known.update(profile.fold(word) for word in phrase.split())
+    targets: set[tuple[str, str]] = set()
+    for finding in triggers:
+        for phrase in pack.findings.get(finding, ()):
+            for word in phrase.split():
+                sounded = profile.fold(profile.stem(word))
+                if len(sounded) >= rules.doubt.min_letters and profile.fold(word) not in {profile.fold(w) for w in everyday}:
+                    targets.add((sounded, finding))
+    ordered = tuple(sorted(targets))
+    keys: dict[str, set[str]] = {}
+    for word, finding in ordered:
+        keys.setdefault(profile.sound_key(word), set()).add(finding)
+    index = _DoubtIndex(ordered, tuple(w for w, _ in ordered), {k: frozenset(v) for k, v in keys.items()},
+                        frozenset(known), triggers)
+    _doubt_indexes[id(pack)] = index
+    return index
+
+
+def _possibly_heard(clauses: list[list[str]], pack: LanguagePack, knowledge: Knowledge, unsure: bool) -> set[str]:
+    """Findings that open a screen and that the words would say if one unknown heard word (or two
+    run together) were the cue word it sounds like: "tinggang" for "pinggang", "dima dima" for
+    "tiba tiba". The cue word is put in its place and the clause read again, so a word shared by
+    many phrases ("suddenly") only counts where the rest of a phrase is there too."""
+    doubt = knowledge.rules.doubt
+    profile = pack.language
+    index = _doubt_index(pack, knowledge)
+    phrases = _index_for(pack)
+    if not index.targets:
+        return set()
+    limit = doubt.unsure_near_ratio if unsure else doubt.near_ratio
+    possible: set[str] = set()
+    for words in clauses:
+        sounded = [profile.fold(word) for word in words]
+        unknown = [word not in index.known for word in sounded]
+        # (start, end, heard): one unknown word, or two words run together ("sud only", "tiba tiga").
+        pieces = [(i, i + 1, word) for i, word in enumerate(sounded) if unknown[i] and len(word) >= doubt.min_letters]
+        pieces += [(i, i + 2, sounded[i] + sounded[i + 1]) for i in range(len(sounded) - 1)
+                   if len(sounded[i] + sounded[i + 1]) >= doubt.min_letters + 2]
+        if not pieces:
+            continue
+        before = {c.finding for c in _spot(sounded, phrases, phrases.negations)}
+        heard = [piece[2] for piece in pieces]
+        scores = process.cdist(heard, index.texts, scorer=fuzz.ratio, score_cutoff=limit, workers=1)
+        swaps: set[tuple[int, int, str]] = set()
+        for row, column in zip(*scores.nonzero()):
+            start, end, said = pieces[row]
+            target = index.targets[column][0]
+            if len(target) > doubt.min_letters and len(said) > doubt.min_letters and said != target:
+                swaps.add((start, end, target))
+        if doubt.sound_alike:
+            for start, end, said in pieces:
+                if end - start == 1 or any(unknown[start:end]):
+                    key = profile.sound_key(said)
+                    swaps |= {(start, end, target) for target, _ in index.targets
+                              if target != said and profile.sound_key(target) == key}
+        for start, end, target in swaps:
+            changed = sounded[:start] + [target] + sounded[end:]
+            after = {c.finding for c in _spot(changed, phrases, phrases.negations)}
+            possible |= (after - before) & index.triggers
+    return possible
 
 
 _SHORT_QUESTION = 3
@@ -367,20 +549,25 @@ def _understand(utterance: Utterance, pack: LanguagePack, knowledge: Knowledge) 
             continue
         # Folding keeps one word per word, so a spot's positions are positions in `words` too.
         sounded = [profile.fold(word) for word in words]
-        spots = _without_overlaps(_spot(sounded, index, index.negations), knowledge.rules.markers, knowledge.rules.hides)
+        found = _spot(sounded, index, index.negations) + _body_part_spots(sounded, number, clauses, pack)
+        spots = _without_overlaps(found, knowledge.rules.markers, knowledge.rules.hides)
         masked = _masked_negations(words, profile)
         # "tidak bisa menahan kencing dan selangkangan mati rasa": the "tidak" belongs to the first
         # finding and must not deny the second.
         for spot in spots:
-            masked.update(p for p in range(spot.start, spot.end) if words[p] in profile.negations)
+            if not spot.composed:
+                masked.update(p for p in range(spot.start, spot.end) if words[p] in profile.negations)
         for spot in spots:
-            # A negation inside the phrase itself ("cannot move my leg") is part of the finding.
-            negated = _is_negated(words, spot.start, spot.end, profile, masked)
+            # A negation inside the phrase itself ("cannot move my leg") is part of the finding;
+            # between a body part and its symptom word it denies them ("my back doesnt hurt").
+            negated = _is_negated(words, spot.start, spot.end, profile, masked) or (
+                spot.composed and any(words[p] in profile.negations and p not in masked for p in spot.gaps))
             matches.append(Match(spot.finding, spot.phrase, number, spot.start, spot.end, negated))
     present = {m.finding for m in matches if not m.negated}
     # Said once and denied once: keep it as present, because missing a danger sign costs more.
     absent = {m.finding for m in matches if m.negated} - present
-    return Findings(language, frozenset(present), frozenset(absent), tuple(matches))
+    possible = _possibly_heard(clauses, pack, knowledge, utterance.unsure) - present - absent
+    return Findings(language, frozenset(present), frozenset(absent), tuple(matches), frozenset(possible))
 
 
 def detect_language(text: "str | Utterance", default: str, knowledge: Knowledge | None = None) -> str:
