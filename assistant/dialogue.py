@@ -44,11 +44,12 @@ from assistant.knowledge import Knowledge, LanguagePack, load_knowledge
 from assistant.reply import (
     cause_sentences,
     danger_sentences,
+    named_causes,
     open_sign_sentences,
     spoken_numbers,
     watch_for_sentences,
 )
-from assistant.triage import Triage, next_screen, triage
+from assistant.triage import Triage, doubtful_screens, guarding_screens, next_screen, triage
 from assistant.understanding import MAX_TEXT_CHARS, Findings, Utterance, detect_language, heard, understand
 
 MAX_QUESTIONS = 7
@@ -112,6 +113,8 @@ class State:
     """The question id waiting for a yes or no."""
     unclear: int = 0
     """Unclear turns in a row."""
+    possible: frozenset[str] = frozenset()
+    """Danger cues only possibly heard so far: each may open its screen, none raises a flag."""
     open_screens: tuple[str, ...] = ()
     """Danger screens the person was not sure about, or answered with something else."""
     danger_told: bool = False
@@ -143,10 +146,13 @@ class Dialogue:
         state = State(language=language, voice=voice or self.settings.voice)
         return self._emit(state, self._turn(state, self._say(state, "greeting")))
 
-    def step(self, state: State, text: str, *, unsure: bool = False) -> tuple[State, Turn]:
+    def step(self, state: State, text: str, *, unsure: bool = False,
+             alternatives: tuple[str, ...] = ()) -> tuple[State, Turn]:
         """One user turn. `unsure`: the recogniser doubts its transcript; a description heard that
         way is asked for once more (what it gave is kept, the second telling adds to it), but a
-        danger sign in it is acted on at once all the same."""
+        danger sign in it is acted on at once all the same, and a cue only possibly in it is
+        looked for more widely. `alternatives`: the recogniser's other hypotheses of the same
+        audio; a cue found only there is possibly said, so its screen is asked."""
         if state.done:
             if state.last is not None and self._command(text, state.language) == "repeat":
                 return self._emit_repeat(state)
@@ -162,7 +168,7 @@ class Dialogue:
         if not text:
             return self._emit(state, self._again(state, "empty_input"))
 
-        words = Utterance(text)
+        words = Utterance(text, unsure=unsure)
         command = self._command(words, state.language)
         if state.language == AUTO:
             language = self._language_of(words, command)
@@ -173,6 +179,7 @@ class Dialogue:
         findings = understand(words, state.language, self.knowledge)
         answer = None if command else self._answer(words, state)
         state = self._with_findings(state, findings, answer)
+        state = self._with_doubts(state, findings, alternatives)
         result = self._triage(state)
         if result.is_danger:
             if command == "emergency":
@@ -248,25 +255,49 @@ class Dialogue:
         return state, self._turn(state, sentences, result, done=True)
 
     def _next_question(self, state: State, result: Triage) -> tuple[str | None, str | None]:
-        """The next question and the reply key that introduces it (None when none is needed)."""
+        """The next question and the reply key that introduces it (None when none is needed).
+
+        Danger first: the screens due for certain, then those only a possibly heard cue opened
+        (worst outcome first). Questions about causes come next, as long as room is left for the
+        screens that guard the causes that would be named; those are asked last, so no cause is
+        named before its own danger was asked about."""
         if len(state.asked) >= MAX_QUESTIONS:
             return None, None
         rules = self.knowledge.rules
         screens_asked = [q for q in state.asked if rules.screen(q)]
+        intro = "screen_intro" if not screens_asked else None
         screen = next_screen(state.present, state.absent, rules, state.asked)
         if screen is not None:
-            return screen, "screen_intro" if not screens_asked else None
+            return screen, intro
+        doubtful = doubtful_screens(state.present, state.absent, state.possible, rules, state.asked)
+        if doubtful:
+            return doubtful[0], intro
+        guards = guarding_screens(named_causes(result), state.present, state.absent, rules, state.asked)
         cause_questions = len(state.asked) - len(screens_asked)
-        if self.settings.mid_walk or cause_questions >= MAX_CAUSE_QUESTIONS or result.next_question is None:
-            return None, None
-        return result.next_question, "ask_next_intro" if not cause_questions else None
+        room = MAX_QUESTIONS - len(state.asked) - len(guards)
+        if (not self.settings.mid_walk and cause_questions < MAX_CAUSE_QUESTIONS and result.next_question is not None
+                and room >= 1):
+            return result.next_question, "ask_next_intro" if not cause_questions else None
+        if guards:
+            return guards[0], intro
+        return None, None
+
+    def _guarded(self, state: State, result: Triage) -> Triage:
+        """The ranking with only the causes whose own danger was asked about: when the questions
+        ran out first, a cause is left unnamed rather than named unguarded."""
+        rules = self.knowledge.rules
+        causes = tuple(
+            (cause, score) for cause, score in result.causes
+            if not guarding_screens([cause], state.present, state.absent, rules, state.asked)
+        )
+        return replace(result, causes=causes)
 
     def _explanation(self, state: State, result: Triage) -> list[str]:
         pack = self._pack(state)
         short = self.settings.mid_walk
         return (
             pack.reply_sentences("summary_intro")
-            + cause_sentences(result, state.findings, pack, short=short)
+            + cause_sentences(self._guarded(state, result), state.findings, pack, short=short)
             + open_sign_sentences(state.open_screens, pack, self.settings)
             + watch_for_sentences(pack, self.settings)
             + pack.reply_sentences("disclaimer")
@@ -400,6 +431,17 @@ class Dialogue:
                 else:
                     present, absent = present | {finding}, absent - {finding}
         return replace(state, present=frozenset(present), absent=frozenset(absent))
+
+    def _with_doubts(self, state: State, findings: Findings, alternatives: tuple[str, ...]) -> State:
+        """Cues possibly heard: near matches in the words, and findings only the recogniser's
+        other hypotheses hold. Anything since said or denied for certain is no longer in doubt."""
+        possible = set(state.possible) | findings.possible
+        if alternatives and state.language != AUTO:
+            for alternative in alternatives:
+                other = understand(Utterance(alternative), state.language, self.knowledge)
+                possible |= other.present | other.possible
+        known = state.present | state.absent
+        return replace(state, possible=frozenset(possible - known))
 
     def _language_of(self, text: Utterance, command: str | None) -> str | None:
         """The language of the first meaningful words, or None while nothing tells."""

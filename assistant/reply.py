@@ -71,6 +71,15 @@ def open_sign_sentences(screen_ids, pack: LanguagePack, settings: Settings) -> l
     return [pack.screens[screen_id].if_unsure.text.format(numbers=numbers) for screen_id in screen_ids]
 
 
+def named_causes(triage: Triage) -> list[str]:
+    """The causes a reply names: the likeliest, and a second only when it is a real contender (a
+    long list confuses a listener)."""
+    if not triage.causes:
+        return []
+    top_id = triage.causes[0][0]
+    return [cid for cid, score in triage.causes[:2] if cid == top_id or score >= SECOND_CAUSE_SHARE]
+
+
 def cause_sentences(
     triage: Triage, findings: Findings, pack: LanguagePack, *, short: bool = False, first_aid_given: bool = False
 ) -> list[str]:
@@ -80,8 +89,7 @@ def cause_sentences(
     sentences: list[str] = []
     top_id = triage.causes[0][0]
     top = pack.causes[top_id]
-    # A second cause is named only when it is a real contender; a long list confuses a listener.
-    named = [pack.causes[cid].name for cid, score in triage.causes[:2] if cid == top_id or score >= SECOND_CAUSE_SHARE]
+    named = [pack.causes[cid].name for cid in named_causes(triage)]
     sentences += pack.reply_sentences("causes_intro", causes=_join_names(named, pack))
     sentences += _texts(top.explanation, short)
     if not (short and first_aid_given):

@@ -131,6 +131,27 @@ def next_screen(
     return None
 
 
+def doubtful_screens(present: frozenset[str], absent: frozenset[str], possible: frozenset[str], rules: Rules,
+                     asked) -> list[str]:
+    """Screens that only a possibly heard cue makes due (a near match, another hypothesis of the
+    recogniser), worst outcome first; the screens due for certain are not among them."""
+    opened = []
+    for screen in rules.screens:
+        if screen.cleared(present, absent, asked) or screen.due(present, absent):
+            continue
+        if screen.due(present | possible, absent) or possible & (screen.signs | {screen.finding}):
+            opened.append(screen)
+    return [screen.id for screen in sorted(opened, key=lambda screen: -screen.worst)]
+
+
+def guarding_screens(causes, present: frozenset[str], absent: frozenset[str], rules: Rules, asked) -> list[str]:
+    """Screens still to be answered before any of `causes` may be named, worst outcome first."""
+    wanted = set(causes)
+    guards = [screen for screen in rules.screens
+              if screen.guards & wanted and not screen.cleared(present, absent, asked)]
+    return [screen.id for screen in sorted(guards, key=lambda screen: -screen.worst)]
+
+
 def triage(findings: Findings, knowledge: Knowledge | None = None, asked: frozenset[str] = frozenset()) -> Triage:
     rules = (knowledge or load_knowledge()).rules
     present, absent = findings.present, findings.absent

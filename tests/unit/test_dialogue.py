@@ -501,10 +501,11 @@ def test_contextual_screens_follow_the_findings(dialogue):
     assert turns[-1].question == "heat_stroke_signs"
 
 
-def test_mid_walk_asks_only_the_two_screens_then_the_short_answer():
+def test_mid_walk_asks_only_screens_then_the_short_answer():
     dialogue = Dialogue(replace(Settings(), mid_walk=True))
-    _, turns = talk(dialogue, [OPENING["en"], "no", "no"])
-    assert [t.question for t in turns[1:3]] == ["clot_signs", "breath_chest_faint"]
+    _, turns = talk(dialogue, [OPENING["en"], "no", "no", "no"])
+    # The third guards the cause the short answer names (a hard walk and dark urine).
+    assert [t.question for t in turns[1:4]] == ["clot_signs", "breath_chest_faint", "dark_urine"]
     assert turns[-1].done and not turns[-1].red_flags
     assert EN.reply("watch_for", numbers="112") in turns[-1].reply
 
