@@ -731,11 +731,11 @@ class Conversation:
             return None
         return listening_phrases(self.dialogue.knowledge.pack(self.language or "en"))
 
-    def __call__(self, text: str, *, unsure: bool = False) -> str:
+    def __call__(self, text: str, *, unsure: bool = False, alternatives: tuple[str, ...] = ()) -> str:
         if self.state.done:
             self.started = _now()
         was_done = self.state.done
-        self.state, self.turn = self.dialogue.step(self.state, text, unsure=unsure)
+        self.state, self.turn = self.dialogue.step(self.state, text, unsure=unsure, alternatives=alternatives)
         if self.turn.voice is not None:
             self.settings = replace(self.settings, voice=self.turn.voice)
             try:
@@ -750,6 +750,10 @@ class Conversation:
     def heard_unsure(self, text: str) -> str:
         """The turn for a transcript the recogniser doubts (the live loop calls this instead)."""
         return self(text, unsure=True)
+
+    def heard_with_doubts(self, text: str, *, unsure: bool, alternatives: tuple[str, ...]) -> str:
+        """The turn for a transcript the recogniser doubts or read in other ways as well."""
+        return self(text, unsure=unsure, alternatives=alternatives)
 
     def misheard(self) -> str:
         """An answer the hearing could not tell apart (yes or no?): the question again, no guess."""

@@ -149,7 +149,12 @@ class Ears:
 
     def _get(self, language: str):
         if language not in self._recognisers:
-            self._recognisers[language] = self._load(language, self._settings)
+            recogniser = self._load(language, self._settings)
+            # A conversation can ask about a danger cue only possibly heard, so it wants the
+            # recogniser's other readings of a description too (one turn alone could not ask).
+            if hasattr(recogniser, "wants_alternatives"):
+                recogniser.wants_alternatives = True
+            self._recognisers[language] = recogniser
         return self._recognisers[language]
 
     def keep_language(self, language: str | None) -> None:
@@ -503,6 +508,10 @@ def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: s
         if (transcript.unsure or phrases) and misheard is not None:
             return transcript, misheard()
         return transcript, reply_text(language, "heard_nothing")
+    heard_with_doubts = getattr(handle_turn, "heard_with_doubts", None)
+    if heard_with_doubts is not None and (transcript.unsure or transcript.alternatives):
+        return transcript, heard_with_doubts(transcript.text, unsure=transcript.unsure,
+                                             alternatives=transcript.alternatives)
     heard_unsure = getattr(handle_turn, "heard_unsure", None)
     if transcript.unsure and heard_unsure is not None:
         return transcript, heard_unsure(transcript.text)

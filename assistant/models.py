@@ -546,6 +546,10 @@ def _list() -> int:
     engine_width = max((len(name) for name in engines), default=0)
     for name, about in engines.items():
         print(f"  {name:<{engine_width}}  licence: {about.get('licence', 'unknown')}; {about.get('about', '')}")
+        if about.get("file"):
+            # A voice from a system package: say whether it is here, and how to get it if not.
+            there = Path(about["file"]).exists()
+            print(f"  {'':<{engine_width}}  {'installed' if there else 'missing: ' + about.get('install', '')}")
     print(f"models folder: {models_home()}")
     return 0
 

@@ -252,8 +252,25 @@ def installed_voices(language: str) -> list[tuple[str, str]]:
     return voices + [("espeak", f"espeak-ng ({profile.voice})")]
 
 
+def voice_offers(language: str) -> list[str]:
+    """One line per better voice for the language that a system package would bring (mbrola-id1
+    for Indonesian) and that is not installed: what it is, its licence and how to install it."""
+    from pathlib import Path
+
+    from assistant.models import load_engines
+
+    return [
+        f"{name} is not installed: {about.get('about', '')}; licence: {about.get('licence', '')}; install: {about['install']}"
+        for name, about in load_engines().items()
+        if about.get("language") == language and about.get("file") and about.get("install")
+        and not Path(about["file"]).exists()
+    ]
+
+
 def step_choose_voice(settings: Settings, options: Options, console: Console) -> Settings:
     """The sample sentence in each installed voice; the caregiver picks the one heard best."""
+    for offer in voice_offers(console.language):
+        console.note(offer)
     if options.engine is not None:
         return replace(settings, voice=replace(settings.voice, engine=options.engine))
     if not console.interactive or not console.speech:

@@ -28,6 +28,10 @@ class Transcript:
     """The engine heard words but doubts them (Whisper below the profile's whisper_unsure_below):
     the live conversation asks the person to say it again rather than act on a mishearing."""
 
+    alternatives: tuple[str, ...] = ()
+    """Other readings of the same audio the engine found nearly as likely (Whisper's n-best),
+    normalised like `text`; a danger cue only in one of them is possibly said."""
+
 
 class Recogniser(Protocol):
     language: str

@@ -37,6 +37,10 @@ class RecognitionProfile:
     whisper_unsure_below: float = 0.0
     """A free transcript less confident than this is marked unsure (0 never)."""
 
+    alternatives: int = 0
+    """How many other hypotheses of a free description Whisper also gives (0 none): a danger cue
+    heard only in one of them asks its screen (rules.yaml `doubt:`)."""
+
     answer_share: float = 0.8
     """After a yes/no question, the share of the likelihood of yes and no together that a yes (or
     a no) must hold for Whisper's closed-set hearing to take it; below it the answer is unclear."""

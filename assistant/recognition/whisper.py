@@ -107,7 +107,7 @@ class WhisperRecogniser:
                  hints: tuple[str, ...] = (), prompt: str = "", unsure_below: float = 0.0,
                  options: dict | None = None, answer_share: float = 0.8, answer_no_fit: float | None = None,
                  answer_no_share: float | None = None,
-                 written_forms: dict | None = None) -> None:
+                 written_forms: dict | None = None, alternatives: int = 0) -> None:
         self.language = language
         self._model = _whisper_model(str(model_dir))
         self._whisper_language = whisper_language or language
@@ -120,6 +120,9 @@ class WhisperRecogniser:
         self._answer_no_fit = answer_no_fit
         self._answer_no_share = answer_no_share
         self._written = dict(written_forms or {})
+        self._alternatives = alternatives
+        self.wants_alternatives = False
+        """Set by a conversation: free transcripts then carry Whisper's other readings."""
         self._grammar: list[str] | None = None
         self._chunks: list[np.ndarray] = []
 
@@ -219,7 +222,38 @@ class WhisperRecogniser:
             return Transcript("", 0.0, True)
         if self._grammar:
             return self._snap(text, confidence)
-        return Transcript(text, confidence, True, unsure=confidence < self._unsure_below)
+        others = self._other_readings(audio, prompt, text) if self._alternatives and self.wants_alternatives else ()
+        return Transcript(text, confidence, True, unsure=confidence < self._unsure_below, alternatives=others)
+
+    def _other_readings(self, audio: np.ndarray, prompt: str | None, best: str) -> tuple[str, ...]:
+        """Whisper's next likeliest readings of the (first 30 s of the) audio, from one beam search
+        that keeps several hypotheses; the ones that differ from the transcript.
+
+        One more encoder pass and beam search for a free description (not for answers): the
+        price of not letting one misheard word decide whether a danger screen is asked."""
+        import ctranslate2
+
+        from assistant.closed_set import _CHUNK, _tokenizer
+
+        tokenizer = _tokenizer(self._model, self._whisper_language)
+        features = self._model.feature_extractor(audio)[:, :_CHUNK]
+        padded = np.zeros((features.shape[0], _CHUNK), dtype=np.float32)
+        padded[:, : features.shape[1]] = features
+        start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        if prompt:
+            start = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[-223:], *start]
+        count = self._alternatives + 1
+        with _whisper_lock:
+            encoded = self._model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=True)
+            result = self._model.model.generate(encoded, [start], beam_size=max(count, self._beam_size),
+                                                num_hypotheses=count, max_length=160, suppress_blank=True)[0]
+        readings = []
+        for sequence in result.sequences_ids:
+            reading = normalise_text(tokenizer.decode([t for t in sequence if t < tokenizer.eot]))
+            reading = _collapse_repeats(reading) if _stutters(reading) else reading
+            if reading and reading != best and reading not in readings:
+                readings.append(reading)
+        return tuple(readings)
 
     def _snap(self, text: str, confidence: float) -> Transcript:
         """In grammar mode only an expected phrase may come out, like Vosk's grammar with [unk]."""
@@ -291,5 +325,6 @@ def whisper_recogniser(profile: RecognitionProfile, model: str = "") -> WhisperR
         answer_no_fit=profile.answer_no_fit_on_screens,
         answer_no_share=profile.answer_no_share_on_screens,
         written_forms=profile.written_forms,
+        alternatives=profile.alternatives,
     )
 

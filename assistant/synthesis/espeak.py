@@ -156,7 +156,8 @@ class SentenceRenderer:
 
     def __call__(self, text: str, profile: VoiceProfile) -> Chunk:
         with self._lock:
-            if not self._broken:
+            # pyttsx3 does not list espeak-ng's MBROLA voices, so those are the command's alone.
+            if not self._broken and not profile.voice.startswith("mb-"):
                 try:
                     if self._primary is None:
                         self._primary = self._make_primary()

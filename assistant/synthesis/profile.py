@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from assistant.errors import KnowledgeError
 from assistant.resources import data_dir
@@ -114,6 +115,23 @@ def _engines(table: dict, label: str) -> tuple[EngineChoice, ...]:
     return tuple(choices)
 
 
+MBROLA_VOICES = Path("/usr/share/mbrola")
+"""Where Debian's mbrola-* packages put their diphone databases (mbrola-id1: id1/id1)."""
+
+
+def espeak_voice(wanted) -> str:
+    """The first installed of the profile's espeak-ng voices: an MBROLA voice ("mb-id1") only
+    when its database is on the device, espeak-ng's own voices always."""
+    names = [str(name) for name in wanted] if isinstance(wanted, list) else [str(wanted)]
+    for name in names:
+        if not name.startswith("mb-"):
+            return name
+        database = name[3:].partition("+")[0]
+        if (MBROLA_VOICES / database / database).exists() or (MBROLA_VOICES / database).is_file():
+            return name
+    return names[-1]
+
+
 def load_voice(language: str, settings=None) -> VoiceProfile:
     path = data_dir("voices") / f"{language}.toml"
     label = f"voices/{language}.toml"
@@ -124,7 +142,7 @@ def load_voice(language: str, settings=None) -> VoiceProfile:
     except tomllib.TOMLDecodeError as error:
         raise KnowledgeError(f"{label}: not valid TOML ({error})") from None
     try:
-        voice = str(table.get("voice", language))
+        voice = espeak_voice(table.get("voice", language))
         rate = float(table.get("rate", 145))
         volume = float(table.get("volume", 1.0))
         pause = float(table.get("sentence_pause", 0.4))

@@ -183,6 +183,14 @@ def in_condition(source: Path, out: Path, condition: str) -> Path:
         with_noise(music, out, "pinknoise", 0.01)
         music.unlink()
         return out
+    if condition == "living-room":  # a carpeted room, a little echo and a fridge's hum (blind speech)
+        echoed = out.with_name(out.stem + ".room.wav")
+        _run(["sox", str(source), str(echoed), "reverb", "30", "60", "40", "pad", "0", "0.4"])
+        with_hum(echoed, out)
+        echoed.unlink()
+        return out
+    if condition == "footpath-16k":  # a quiet footpath, light wind, on a 16 kHz microphone (blind speech)
+        return _noise_then_rate(source, out, "pinknoise", 0.015, 16000)
     if condition == "car-16k":  # the low rumble inside a car, on a 16 kHz microphone
         return _noise_then_rate(source, out, "brownnoise", 0.05, 16000)
     if condition == "fan-hum":  # mains hum and a fan's rush
@@ -272,8 +280,8 @@ def load_corpus(path: Path, language: str) -> list[Utterance]:
 def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tuning",
                   natural: str | None = None) -> list[tuple[Utterance, Path, str, str]]:
     """Render every utterance with a rotating voice, rate and recording condition of `style`;
-    `natural` ("hibari" or "piper") speaks every utterance in that neural voice instead, in the
-    style's rooms, so a miss can be told apart as the test voice's or the recogniser's.
+    `natural` ("hibari" or "piper", or "mb-id1" for Indonesian) speaks every utterance in that
+    voice instead, in the style's rooms, so a miss can be told apart as the test voice's or the recogniser's.
 
     Returns (utterance, wav path, voice, condition); the voice names its rate when the style has
     several ("id+grandpa@130"). The rotation makes each sentence a different voice and condition,
@@ -292,6 +300,9 @@ def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tunin
             raw, voice = speak_hibari(utterance.text, raw_path), "hibari"
         elif natural == "piper":
             raw, voice = speak_piper(utterance.text, raw_path), "piper-joe"
+        elif natural == "mb-id1":
+            # The human-cut Indonesian diphone voice, at the style's own rates.
+            raw, voice = speak(utterance.text, raw_path, "mb-id1", rate), f"mb-id1@{rate}"
         else:
             raw = speak(utterance.text, raw_path, voice, rate)
         if len(chosen.rates) > 1 and not natural:

@@ -203,3 +203,23 @@ def test_an_unknown_voice_engine_in_the_settings_is_one_line():
     with pytest.raises(ConfigError) as caught:
         from_table({"voice": {"engine": "festival"}}, "config.toml")
     assert "voice.engine must be one of hibari, piper, espeak" in str(caught.value)
+
+
+def test_the_mbrola_voice_is_preferred_when_installed_and_offered_when_not(tmp_path, monkeypatch):
+    from assistant import wizard
+    from assistant.models import load_engines
+    from assistant.synthesis import profile
+
+    monkeypatch.setattr(profile, "MBROLA_VOICES", tmp_path)
+    assert profile.espeak_voice(["mb-id1", "id"]) == "id"
+    (tmp_path / "id1").mkdir()
+    (tmp_path / "id1" / "id1").write_bytes(b"diphones")
+    assert profile.espeak_voice(["mb-id1", "id"]) == "mb-id1"
+    assert profile.espeak_voice("en-gb") == "en-gb"
+
+    entry = load_engines()["mbrola-id1"]
+    assert "non-commercial" in entry["licence"] and "apt-get install mbrola-id1" in entry["install"]
+    monkeypatch.setitem(entry, "file", str(tmp_path / "absent"))
+    offers = wizard.voice_offers("id")
+    assert len(offers) == 1 and "mbrola-id1" in offers[0] and "non-free" in offers[0]
+    assert wizard.voice_offers("en") == []
