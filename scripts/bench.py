@@ -24,6 +24,8 @@ and per voice (each engine the voice profiles list, and espeak-ng), in a process
   first_audio_s         the first sentence of a reply after that
   rtf                   time to make the reply sentences / their length
   peak_rss_mb           that process's peak resident memory
+  heard_back            share of the reply's words Whisper (the language's recogniser) hears back
+                        from that voice: how well a listener's ear may follow it, roughly
 
 Times are medians over utterances x repeats, after one warm-up turn that is not counted (the live
 loop has spoken its 'ready' sentence and loaded the knowledge before anybody speaks). The configured
@@ -460,7 +462,7 @@ def run_worker(arguments: list[str]) -> int:
 
 # ---- voices: one engine in one process -------------------------------------------------------------
 
-VOICE_METRICS = ("load_s", "first_audio_s", "rtf", "peak_rss_mb")
+VOICE_METRICS = ("load_s", "first_audio_s", "rtf", "peak_rss_mb", "heard_back")
 
 
 @dataclass(frozen=True)
@@ -484,7 +486,9 @@ def voice_cases(languages: list[str]) -> list[VoiceCase]:
         for choice in profile.engines:
             model = f"hibari-{choice.voice}" if choice.name == "hibari" else choice.voice
             rows.append(VoiceCase(lang, choice.name, model, f"{choice.name} {choice.voice}"))
-        rows.append(VoiceCase(lang, "espeak", "", f"espeak-ng {profile.voice} (pyttsx3)"))
+        for voice in espeak_voices(lang):
+            how = "command" if voice.startswith("mb-") else "pyttsx3"
+            rows.append(VoiceCase(lang, "espeak", voice, f"espeak-ng {voice} ({how})"))
     return rows
 
 
@@ -510,6 +514,8 @@ def voice_worker(case: VoiceCase, sentences: list[str], repeat: int) -> dict:
 
     settings = Settings(language=case.lang, voice=VoiceSettings(engine=case.engine))
     profile = load_voice(case.lang, settings)
+    if case.engine == "espeak" and case.model:
+        profile = replace(profile, voice=case.model)
     started = time.perf_counter()
     if case.engine == "espeak":
         from assistant.synthesis.espeak import espeak_renderer
@@ -524,7 +530,8 @@ def voice_worker(case: VoiceCase, sentences: list[str], repeat: int) -> dict:
     if engine != case.engine:
         raise RuntimeError(f"{case.label} did not load: {voice.problem}")
     firsts, made, spoken = [], 0.0, 0.0
-    for _ in range(repeat):
+    rendered = []
+    for turn in range(repeat):
         for index, sentence in enumerate(sentences):
             start = time.perf_counter()
             samples, rate = voice(sentence, profile)
@@ -533,10 +540,47 @@ def voice_worker(case: VoiceCase, sentences: list[str], repeat: int) -> dict:
             spoken += len(samples) / rate
             if index == 0:
                 firsts.append(took)
+            if turn == 0:
+                rendered.append((sentence, samples, rate))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     metrics = {"load_s": load_s, "first_audio_s": statistics.median(firsts), "rtf": made / spoken,
-               "peak_rss_mb": peak_kb / 1024}
+               "peak_rss_mb": peak_kb / 1024, "heard_back": heard_back(case.lang, rendered)}
     return {"metrics": metrics, "sentences": len(sentences), "audio_seconds": round(spoken / repeat, 1)}
+
+
+def espeak_voices(lang: str) -> list[str]:
+    """The espeak-ng voices voices/<lang>.toml lists that are installed here (mb-id1 only with
+    its MBROLA database), best first."""
+    import tomllib
+
+    from assistant.resources import data_dir
+    from assistant.synthesis.profile import espeak_voice
+
+    listed = tomllib.loads((data_dir("voices") / f"{lang}.toml").read_text(encoding="utf-8"))["synthesis"].get("voice", lang)
+    listed = listed if isinstance(listed, list) else [listed]
+    return [voice for voice in listed if espeak_voice([voice, ""]) == voice]
+
+
+def heard_back(lang: str, rendered: list) -> float:
+    """Share of the sentences' words the language's Whisper hears from the voice's own audio."""
+    import difflib
+
+    import numpy as np
+    import soxr
+
+    from assistant.recognition import load_profile, normalise_text
+    from assistant.recognition.whisper import whisper_recogniser
+
+    recogniser = whisper_recogniser(load_profile(lang))
+    got = total = 0
+    for sentence, samples, rate in rendered:
+        audio = soxr.resample(np.asarray(samples, dtype=np.float32) / 32768.0, rate, 16000)
+        heard = recogniser.transcribe((audio * 32767).astype(np.int16)).text.split()
+        said = normalise_text(sentence).split()
+        matcher = difflib.SequenceMatcher(a=said, b=heard, autojunk=False)
+        got += sum(block.size for block in matcher.get_matching_blocks())
+        total += len(said)
+    return got / max(1, total)
 
 
 def run_voice_worker(arguments: list[str]) -> int:
@@ -575,13 +619,13 @@ def measure_voice(case: VoiceCase, sentences: list[str], repeat: int, folder: Pa
 
 def voice_table(results: list[dict], skipped: list[dict]) -> str:
     lines = [
-        "| Lang | Voice | Load and warm-up (s) | First sentence (s) | RTF | Peak RSS (MB) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| Lang | Voice | Load and warm-up (s) | First sentence (s) | RTF | Peak RSS (MB) | Heard back |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in results:
         m = row["metrics"]
         lines.append(f"| {row['lang']} | {row['label']} | {_cell(m['load_s'])} | {_cell(m['first_audio_s'])} "
-                     f"| {_cell(m['rtf'], 3)} | {_cell(m['peak_rss_mb'], 0)} |")
+                     f"| {_cell(m['rtf'], 3)} | {_cell(m['peak_rss_mb'], 0)} | {m.get('heard_back', 0):.0%} |")
     for row in skipped:
         lines.append(f"| {row['lang']} | {row['label']} — not measured: {row['reason']} |" + " — |" * 4)
     return "\n".join(lines)

@@ -656,3 +656,21 @@ def test_prompt_words_are_words_the_understanding_knows(language):
     assert 0 < len(hints) <= 16
     missing = [hint for hint in hints if not re.search(rf"\b{re.escape(hint)}\b", findings)]
     assert not missing, f"not in intents/{language}/findings.yaml: {missing}"
+
+
+def test_a_conversation_hears_whispers_other_readings_too(audio_dir):
+    """A free description heard for a conversation carries Whisper's other readings (n-best), so
+    a danger cue heard only in one of them can ask its screen; one-turn listening does not pay
+    for them."""
+    from assistant.recognition import load_profile
+    from assistant.recognition.whisper import whisper_recogniser
+
+    wav = speech_maker.speak("kalau jalan, betis dan pinggang saya sakit", audio_dir / "nbest-id.wav", "id", 140)
+    samples = load_wav(wav)
+    recogniser = whisper_recogniser(load_profile("id"))
+    assert recogniser.transcribe(samples).alternatives == ()
+    recogniser.wants_alternatives = True
+    heard = recogniser.transcribe(samples)
+    # the beam's readings, less any that is the transcript itself (heard with the VAD filter)
+    assert heard.text and 1 <= len(heard.alternatives) <= load_profile("id").alternatives + 1
+    assert all(isinstance(a, str) and a and a != heard.text for a in heard.alternatives)
