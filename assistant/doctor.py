@@ -164,10 +164,14 @@ def _languages(settings: Settings | ConfigError) -> tuple[str, ...]:
 
 def _synthesis_voice(language: str) -> str:
     from assistant.resources import data_dir
+    from assistant.synthesis.profile import own_espeak_voice
 
     path = data_dir("voices") / f"{language}.toml"
-    voice = tomllib.loads(path.read_text(encoding="utf-8")).get("synthesis", {}).get("voice", language)
-    return voice.split("+", 1)[0]  # "+f3" picks a variant of the same voice file
+    wanted = tomllib.loads(path.read_text(encoding="utf-8")).get("synthesis", {}).get("voice", language)
+    # An MBROLA voice ("mb-id1") is an optional extra listed first; espeak-ng's own voice after it
+    # is the one that must always be there, since it speaks whenever MBROLA cannot.
+    own = own_espeak_voice(wanted)
+    return own.split("+", 1)[0]  # "+f3" picks a variant of the same voice file
 
 
 def _diary_folder() -> Path:

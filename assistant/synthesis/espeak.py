@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import wave
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -170,10 +171,15 @@ class SentenceRenderer:
                     self._broken = True
             try:
                 return self._fallback(text, profile)
-            except SynthesisError:
-                raise
+            except SynthesisError as error:
+                if not profile.voice.startswith("mb-") or profile.espeak_own == profile.voice:
+                    raise
+                # The MBROLA program or its database broke after the profile was read: espeak-ng's
+                # own voice still speaks, so the reply is never lost to an optional extra.
+                log.warning("the %s voice failed (%s); speaking with espeak-ng's %s", profile.voice, error, profile.espeak_own)
             except Exception as error:
                 raise SynthesisError(f"speech synthesis failed ({type(error).__name__}: {error})") from None
+        return self(text, replace(profile, voice=profile.espeak_own))
 
 
 @lru_cache(maxsize=1)

@@ -65,6 +65,14 @@ class VoiceProfile:
     wanted: str = ""
     """The engine the caregiver chose (settings.voice.engine); empty follows the preference."""
 
+    own_voice: str = ""
+    """espeak-ng's own voice for the language (never MBROLA): it speaks when an MBROLA `voice`
+    cannot, since it needs nothing beyond espeak-ng itself. Empty: the same as `voice`."""
+
+    @property
+    def espeak_own(self) -> str:
+        return self.own_voice or self.voice
+
     @property
     def amplitude(self) -> int:
         """espeak-ng's -a scale (0..200, 100 is normal) for the command-line fall-back."""
@@ -119,6 +127,12 @@ MBROLA_VOICES = Path("/usr/share/mbrola")
 """Where Debian's mbrola-* packages put their diphone databases (mbrola-id1: id1/id1)."""
 
 
+def own_espeak_voice(wanted) -> str:
+    """The profile's first espeak-ng voice that is not an MBROLA one."""
+    names = [str(name) for name in wanted] if isinstance(wanted, list) else [str(wanted)]
+    return next((name for name in names if not name.startswith("mb-")), names[-1])
+
+
 def espeak_voice(wanted) -> str:
     """The first installed of the profile's espeak-ng voices: an MBROLA voice ("mb-id1") only
     when its database is on the device, espeak-ng's own voices always."""
@@ -143,6 +157,7 @@ def load_voice(language: str, settings=None) -> VoiceProfile:
         raise KnowledgeError(f"{label}: not valid TOML ({error})") from None
     try:
         voice = espeak_voice(table.get("voice", language))
+        own_voice = own_espeak_voice(table.get("voice", language))
         rate = float(table.get("rate", 145))
         volume = float(table.get("volume", 1.0))
         pause = float(table.get("sentence_pause", 0.4))
@@ -162,7 +177,7 @@ def load_voice(language: str, settings=None) -> VoiceProfile:
         engines = (EngineChoice("wyoming", remote.voice, 1.0, remote.uri), *engines)
         wanted = "wyoming"
     return VoiceProfile(language, voice, round(rate * rate_scale), min(1.0, volume * volume_scale), pause,
-                        rate_scale, engines, wanted)
+                        rate_scale, engines, wanted, own_voice)
 
 
 def split_sentences(text: str) -> list[str]:

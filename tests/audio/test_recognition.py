@@ -594,15 +594,13 @@ def test_spoken_reply_is_recognised_with_its_key_words(language, audio_dir):
     Words are looked for in the transcript with its spaces removed: Whisper often writes Indonesian
     prefixes apart ("di periksa" for "diperiksa"), which a listener hears as the same word.
     """
-    import tomllib
-
     from assistant.answer import answer_text
     from assistant.config import Settings
-    from assistant.resources import data_dir
+    from assistant.synthesis import load_voice
 
     answer = answer_text(SENTENCE[language], language, Settings())
     first, second = answer.reply.split(". ")[:2]
-    voice = tomllib.loads((data_dir("voices") / f"{language}.toml").read_text())["synthesis"]["voice"]
+    voice = load_voice(language).voice  # the espeak-ng voice it would speak with: mb-id1 for Indonesian here
     wav = speech_maker.speak(f"{first}. {second}.", audio_dir / f"reply-{language}.wav", voice, 145)
     heard = transcribe_file(wav, language).text
     joined = "".join(_words(heard))

@@ -57,6 +57,14 @@ class Recording:
         return self.inner(text, profile)
 
 
+@pytest.fixture
+def without_mbrola(monkeypatch, tmp_path):
+    """As on a device without mbrola-id1: pyttsx3 speaks espeak-ng's own voices only."""
+    from assistant.synthesis import profile
+
+    monkeypatch.setattr(profile, "MBROLA_VOICES", tmp_path / "no-mbrola")
+
+
 @pytest.fixture(scope="module")
 def pyttsx3_renderer():
     return SentenceRenderer(primary=lambda: Pyttsx3Engine.shared().render, fallback=_no_fallback)
@@ -67,7 +75,7 @@ def _no_fallback(text, profile):
 
 
 @pytest.mark.parametrize("language, text", [("en", ENGLISH), ("id", INDONESIAN)])
-def test_a_reply_renders_to_a_wav_through_pyttsx3(tmp_path, language, text, pyttsx3_renderer):
+def test_a_reply_renders_to_a_wav_through_pyttsx3(tmp_path, language, text, pyttsx3_renderer, without_mbrola):
     out = tmp_path / f"{language}.wav"
     seconds = render_to_wav(text, language, Settings(), out, renderer=pyttsx3_renderer)
     samples, rate = read_wav(out)
@@ -79,7 +87,7 @@ def test_a_reply_renders_to_a_wav_through_pyttsx3(tmp_path, language, text, pytt
     assert not pyttsx3_renderer.using_fallback
 
 
-def test_each_language_has_its_own_voice(pyttsx3_renderer):
+def test_each_language_has_its_own_voice(pyttsx3_renderer, without_mbrola):
     english = np.concatenate([chunk for chunk, _ in render("Saya kram.", "en", Settings(), renderer=pyttsx3_renderer)])
     indonesian = np.concatenate([chunk for chunk, _ in render("Saya kram.", "id", Settings(), renderer=pyttsx3_renderer)])
     assert len(english) != len(indonesian) or not np.array_equal(english, indonesian)
@@ -87,8 +95,21 @@ def test_each_language_has_its_own_voice(pyttsx3_renderer):
 
 def test_indonesian_uses_the_poz_id_voice():
     engine = Pyttsx3Engine.shared()
-    assert engine.voice_id(load_voice("id").voice) == "poz/id"
+    assert engine.voice_id(load_voice("id").espeak_own) == "poz/id"
     assert engine.voice_id(load_voice("en").voice).startswith("gmw/en")
+
+
+def test_indonesian_speaks_with_mb_id1_once_installed_and_espeak_ng_when_it_breaks(caplog):
+    # scripts/test installs mbrola-id1, so here it is the Indonesian espeak-ng voice.
+    profile = load_voice("id")
+    assert profile.voice == "mb-id1" and profile.espeak_own == "id"
+    renderer = SentenceRenderer()
+    samples, rate = renderer("Betis saya kram.", profile)
+    assert rate == 16000 and loud_seconds(samples, rate) > 0.5  # MBROLA's id1 database is cut at 16 kHz
+    # A voice whose database went missing after the profile was read: espeak-ng's own voice speaks.
+    samples, rate = renderer("Betis saya kram.", replace(profile, voice="mb-id9"))
+    assert rate == 22050 and loud_seconds(samples, rate) > 0.5
+    assert any("mb-id9 voice failed" in record.getMessage() for record in caplog.records)
 
 
 def test_voice_profiles_are_slower_than_espeak_default_and_follow_the_settings():

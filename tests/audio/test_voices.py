@@ -168,7 +168,8 @@ def test_say_with_a_corrupt_piper_voice_speaks_with_espeak_ng_and_logs_one_line(
     done = _say(["say", "--lang", "id", "--out", str(out), INDONESIAN], {"CALF_ASSISTANT_MODELS": str(folder)})
     assert done.returncode == 0 and done.stderr == "", done.stderr
     samples, rate = _read_wav(out)
-    assert rate == 22050 and len(samples) / rate > 3.0
+    # mb-id1 (installed by scripts/test) speaks at 16 kHz, espeak-ng's own voice at 22.05.
+    assert rate == (16000 if load_voice("id").voice.startswith("mb-") else 22050) and len(samples) / rate > 3.0
     log = (_private_homes / "state" / "calf-assistant" / "calf-assistant.log").read_text(encoding="utf-8")
     lines = [line for line in log.splitlines() if "espeak-ng instead" in line]
     assert len(lines) == 1 and "piper did not load" in lines[0], log

@@ -19,6 +19,7 @@ def scripted(with_prompt: str, without_prompt: str, confidence: float = 0.7) -> 
     recogniser = object.__new__(WhisperRecogniser)
     recogniser._prompt_text, recogniser._hints, recogniser._grammar = PROMPT, (), None
     recogniser._unsure_below = 0.5
+    recogniser._alternatives, recogniser.wants_alternatives = 0, False
     calls: list = []
 
     def decode(audio, prompt):
