@@ -46,13 +46,6 @@ TurnHandler = Callable[[str], str]
 # ---- the turn: text in, reply out --------------------------------------------------------------
 
 
-def conversation_turns(settings, config_path=None) -> TurnHandler:
-    """The conversation (assistant.dialogue): a callable with memory, asked how to listen next."""
-    from assistant.dialogue import Conversation
-
-    return Conversation(settings, config_path)
-
-
 def answer_turns(settings) -> TurnHandler:
     """One stateless answer per turn (the conversation will replace this with the dialogue)."""
     from assistant.answer import answer_text
@@ -484,8 +477,8 @@ class SpokenLoop:
 
 
 def _bare_no(text: str, language: str) -> bool:
-    from assistant.dialogue import match_answer
     from assistant.knowledge import load_knowledge
+    from assistant.matching import match_answer
 
     return 0 < len(text.split()) <= 2 and match_answer(text, load_knowledge().pack(language)) == "no"
 
@@ -578,8 +571,10 @@ def microphone_problem(settings) -> str | None:
     return None
 
 
-def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """The live loop; with --typed, or without a microphone, the typed conversation instead.
+def run_command(args, settings, handle_turn: TurnHandler, *, stdin: TextIO | None = None,
+                stdout: TextIO | None = None) -> int:
+    """The live loop around `handle_turn` (the conversation, from assistant.chat); with --typed, or
+    without a microphone, the typed conversation instead.
 
     Non-interactive use (tests, trials): CALF_ASSISTANT_ACTIVATION=auto listens without waiting
     for Enter, and CALF_ASSISTANT_MAX_TURNS=N stops after N listening turns. Both are environment
@@ -591,7 +586,6 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     stdout = stdout or sys.stdout
     language = home_language(settings)
     max_turns = max_turns_from_env()
-    handle_turn = conversation_turns(settings, getattr(args, "config", None))
     hangup, restore_signals = signals.install()
     try:
         problem = None if args.typed else microphone_problem(settings)

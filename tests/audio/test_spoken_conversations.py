@@ -21,7 +21,7 @@ import pytest
 
 import speech_maker
 from assistant.config import Settings
-from assistant.dialogue import MAX_QUESTIONS, match_answer
+from assistant.dialogue import MAX_QUESTIONS
 from assistant.evaluation import Patient, load_patients
 from assistant.knowledge import load_knowledge
 from processes import LineReader

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
+from assistant.chat import Conversation
 from assistant.config import Settings
-from assistant.dialogue import Conversation
 from assistant.knowledge import load_knowledge
 from assistant.live import audio_chat, spoken_turn
 from assistant.recognition import Transcript
