@@ -201,7 +201,7 @@ def chat_command(args, settings: Settings) -> int:
     _print_turn(conversation.turn, args.json)
     stream = sys.stdin.buffer
     if getattr(args, "audio", False):
-        return _audio_chat(conversation, stream)
+        return _audio_chat(conversation, stream, args.json)
     try:
         while True:
             raw = stream.readline()
@@ -214,12 +214,12 @@ def chat_command(args, settings: Settings) -> int:
     return 0
 
 
-def _audio_chat(conversation: Conversation, stream) -> int:
+def _audio_chat(conversation: Conversation, stream, as_json: bool) -> int:
     """`chat --audio`: the same conversation heard from WAV files, by the live loop's own turn."""
     from assistant.live import Ears, audio_chat
 
     try:
-        return audio_chat(conversation, Ears(conversation.settings), stream, sys.stdout)
+        return audio_chat(conversation, Ears(conversation.settings), stream, sys.stdout, as_json=as_json)
     finally:
         conversation.close()
 

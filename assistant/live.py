@@ -511,13 +511,17 @@ def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: s
     return transcript, handle_turn(transcript.text)
 
 
-def audio_chat(conversation, ears, stream, out: TextIO) -> int:
-    """`chat --json --audio`: each line names a WAV file heard as the person's next turn."""
+def audio_chat(conversation, ears, stream, out: TextIO, *, as_json: bool = True) -> int:
+    """`chat --audio`: each line names a WAV file heard as the person's next turn; the reply is
+    printed as text, or with `as_json` (--json) as the chat object with its transcript."""
     import json
 
     from assistant.audio import load_wav
 
     def emit(reply: str, transcript: str) -> None:
+        if not as_json:
+            print(reply, file=out, flush=True)
+            return
         payload = {**conversation.turn.to_dict(), "reply": reply, "transcript": transcript}
         print(json.dumps(payload, ensure_ascii=False), file=out, flush=True)
 
