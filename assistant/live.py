@@ -313,6 +313,9 @@ class SpokenLoop:
     wake_phrase: str = ""
     microphone_failing: bool = False
     """A microphone error was reported; said once per outage, not at every retry."""
+    microphone_said: str = ""
+    """The last reason given for not opening the microphone, until it works again: a microphone
+    that opens and fails again at once is still the same outage."""
     hangup: object | None = None
     """assistant.signals.Hangup: after a SIGHUP, `reread` gives the settings for the next turn."""
     reread: Callable[[], object] | None = None
@@ -326,21 +329,20 @@ class SpokenLoop:
         from assistant.devices import refresh
 
         delays = _backoff_delays()
-        said = ""
         while True:
             try:
                 self.microphone.open()
-                if said:
+                if self.microphone_said:
                     self.microphone_failing = True  # the first turn heard says it works again
                 return
             except DeviceError as error:
                 delay = next(delays)
                 # One line an outage (and one if the reason changes), not one every 30 s for as
                 # long as it stays unplugged: a caregiver reads the journal days later.
-                if str(error) != said:
+                if str(error) != self.microphone_said:
                     _note(f"{error} (trying again in {delay:.0f} s, then every {BACKOFF[-1]:.0f} s at most; "
                           "a line will say when it works again)")
-                    said = str(error)
+                    self.microphone_said = str(error)
                 else:
                     log.debug("microphone still missing: %s", error)
                 self.sleep(delay)
@@ -436,6 +438,7 @@ class SpokenLoop:
         if self.microphone_failing:
             _note("the microphone works again")
             self.microphone_failing = False
+            self.microphone_said = ""
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
