@@ -63,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lang(chat)
     _add_json(chat)
     chat.add_argument("--audio", action="store_true", help="each line is the path of a WAV file heard as the next turn")
-    chat.set_defaults(handler="assistant.dialogue:chat_command")
+    chat.set_defaults(handler="assistant.chat:chat_command")
 
     run = commands.add_parser("run", help="live loop on the microphone and speaker")
     _add_lang(run)
     run.add_argument("--typed", action="store_true", help="typed conversation even if a microphone exists")
-    run.set_defaults(handler="assistant.live:run_command")
+    run.set_defaults(handler="assistant.chat:run_command")
 
     say = commands.add_parser("say", help="speak a text, or render it to a WAV file")
     _add_lang(say)

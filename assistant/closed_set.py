@@ -92,8 +92,8 @@ def classes_of(phrases: list[str], language: str) -> dict[str, str]:
 
 @lru_cache(maxsize=16)
 def _classes(phrases: tuple[str, ...], language: str) -> tuple[tuple[str, str], ...]:
-    from assistant.dialogue import match_answer, match_command
     from assistant.knowledge import load_knowledge
+    from assistant.matching import match_answer, match_command
 
     pack = load_knowledge().pack(language)
     found = ((phrase, match_command(phrase, pack) or match_answer(phrase, pack)) for phrase in phrases)

@@ -1,8 +1,9 @@
-"""The conversation: a state machine on plain data, and the typed `calf-assistant chat`.
+"""The conversation: a state machine on plain data.
 
 `Dialogue.start()` gives the first state and the greeting; `Dialogue.step(state, text)` gives the
 next state and what to say. Nothing here touches a device, a clock or a file, so the same machine
-drives the typed chat, the live microphone loop and the tests.
+drives the typed chat, the live microphone loop and the tests (assistant.chat gives it those
+side effects: the diary, the remembered voice, standard input and output).
 
 Order of work on every turn (safety first):
 1. bad or empty input gets its own reply and changes nothing;
@@ -32,15 +33,13 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any
 
-from assistant.config import Settings, VoiceSettings, load_settings, save_settings
-from assistant.errors import AssistantError, InputError
+from assistant.config import Settings, VoiceSettings
+from assistant.errors import InputError
 from assistant.knowledge import Knowledge, LanguagePack, load_knowledge
+from assistant.matching import match_answer, match_command
 from assistant.reply import (
     cause_sentences,
     danger_sentences,
@@ -50,7 +49,7 @@ from assistant.reply import (
     watch_for_sentences,
 )
 from assistant.triage import Triage, doubtful_screens, guarding_screens, next_screen, triage
-from assistant.understanding import MAX_TEXT_CHARS, Findings, Utterance, detect_language, heard, understand
+from assistant.understanding import MAX_TEXT_CHARS, Findings, Utterance, detect_language, understand
 
 MAX_QUESTIONS = 7
 """Danger screens and cause questions together: older listeners tire of long interviews."""
@@ -62,10 +61,6 @@ RATE_STEP = 0.15
 VOLUME_STEP = 0.15
 MIN_RATE = 0.5
 MAX_VOLUME = 1.0
-COMMAND_SLACK = 2
-"""Extra words allowed around a command phrase ("please repeat that"); longer talk is a sentence."""
-
-ANSWERS = ("yes", "no", "unsure", "sometimes")
 FREE, YES_NO = "free", "yes_no"
 AUTO = "auto"
 
@@ -511,292 +506,3 @@ def _checked(text: str) -> str:
     from assistant.answer import check_text
 
     return check_text(text)
-
-
-def _words(text: str | Utterance, pack: LanguagePack) -> list[list[str]]:
-    """The plain canonical words, and the same after the language's spelling table."""
-    utterance = heard(text)
-    plain, spelled = utterance.plain, utterance.spelled(pack)
-    return [plain] if plain == spelled else [plain, spelled]
-
-
-def _find(words: list[str], phrase: list[str]) -> int:
-    """Where the phrase starts in words, or -1."""
-    size = len(phrase)
-    for start in range(len(words) - size + 1):
-        if words[start : start + size] == phrase:
-            return start
-    return -1
-
-
-def _cover(words: list[str], phrases: list[tuple[list[str], str]]) -> str | None:
-    """The last command when the words are nothing but command phrases ("tolong ulangi"), else None."""
-    position, last = 0, None
-    while position < len(words):
-        for parts, command in phrases:
-            if words[position : position + len(parts)] == parts:
-                position, last = position + len(parts), command
-                break
-        else:
-            return None
-    return last
-
-
-def match_command(text: str | Utterance, pack: LanguagePack) -> str | None:
-    """The command said, if the utterance is a command and not a sentence that contains its word.
-
-    An utterance made only of command phrases is a command; when there are two ("tolong ulangi":
-    please repeat), the later one is the verb and the earlier is politeness. A phrase of two or
-    more words ("start over", "mulai lagi") is specific enough to count with a few words around
-    it. A single command word inside other words is not a command: "when I stop" answers a
-    question, "I stopped walking" and "it helps when I sit" describe.
-    """
-    phrases = sorted(
-        ((phrase.split(), command) for command, items in pack.language.commands.items() for phrase in items),
-        key=lambda item: -len(item[0]),
-    )
-    for words in _words(text, pack):
-        command = _cover(words, phrases)
-        if command:
-            return command
-    for words in _words(text, pack):
-        for parts, command in phrases:
-            if len(parts) >= 2 and len(words) <= len(parts) + COMMAND_SLACK and _find(words, parts) >= 0:
-                return command
-    return None
-
-
-def match_answer(text: str | Utterance, pack: LanguagePack) -> str | None:
-    """yes, no, unsure or sometimes when the utterance is, or starts with, such an answer.
-
-    The longest phrase wins, so "not really" is a no and "I don't know" is not read as "no".
-    """
-    profile = pack.language
-    lists = {"yes": profile.yes, "no": profile.no, "unsure": profile.unsure, "sometimes": profile.sometimes}
-    best: tuple[int, str] | None = None
-    for words in _words(text, pack):
-        for answer, phrases in lists.items():
-            for phrase in phrases:
-                parts = phrase.split()
-                if parts and words[: len(parts)] == parts and (best is None or len(parts) > best[0]):
-                    best = (len(parts), answer)
-        # A short hedge anywhere ("well, sometimes") still answers; a long story needs its start.
-        if best is None and len(words) <= 3:
-            for answer, phrases in lists.items():
-                for phrase in phrases:
-                    if _find(words, phrase.split()) >= 0:
-                        best = (len(phrase.split()), answer)
-    return best[1] if best else None
-
-
-def listening_phrases(pack: LanguagePack) -> list[str]:
-    """What a yes/no grammar must accept: answers, hedges and every command."""
-    profile = pack.language
-    phrases = [*profile.yes, *profile.no, *profile.unsure, *profile.sometimes]
-    for command_phrases in profile.commands.values():
-        phrases += command_phrases
-    return sorted(set(phrases))
-
-
-def remember_voice(voice: VoiceSettings, path=None) -> None:
-    """Save a new voice in the settings file, keeping everything else the file says.
-
-    The file is re-read without environment or flag overrides, so a one-off --emergency or
-    --mid-walk does not become permanent.
-    """
-    stored = load_settings(path, use_environment=False)
-    save_settings(replace(stored, voice=voice), path)
-
-
-# ---- `calf-assistant chat` ------------------------------------------------------------------
-
-
-def _print_turn(turn: Turn, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(turn.to_dict(), ensure_ascii=False), flush=True)
-    else:
-        print(turn.reply, flush=True)
-
-
-def _decode(raw: bytes) -> str:
-    # surrogateescape keeps undecodable bytes visible to check_text, which refuses them kindly.
-    return raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
-
-
-def _warn(what: str, error: Exception) -> None:
-    print(f"calf-assistant: {what}: {error}", file=sys.stderr, flush=True)
-
-
-UNSAVED_LIMIT = 100
-"""Conversations that ended while the diary could not be written, kept in memory until it can
-(a few kilobytes each); past this many the oldest is dropped."""
-
-
-def _with_full_disk(error: Exception) -> str:
-    """SQLite says "disk I/O error" when the disk fills under its shared-memory file; say why."""
-    import shutil
-
-    from assistant import diary
-
-    try:
-        full = shutil.disk_usage(diary.diary_path().parent).free < 256 * 1024
-    except OSError:
-        full = False
-    return f"{error} (its disk is full: {diary.diary_path().parent})" if full else str(error)
-
-
-class _DiaryKeeper:
-    """Writes the conversation to the diary turn by turn, so a kill loses at most the turn in flight."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.record = None
-        self.failing = False
-        """One line when writing starts to fail, and one when it works again; not one per turn."""
-        self.unsaved: list = []
-        """(record, entry) of conversations that ended while writing failed (a full disk), written
-        before anything else once writing works again."""
-
-    def keep(self, state: State, started: str, *, finished: bool, closed: bool) -> None:
-        if not self.settings.diary.enabled or not state.meaningful:
-            return
-        entry = None
-        try:
-            from assistant import diary
-
-            if self.record is None:
-                self.record = diary.Record(self.settings)
-            entry = diary.entry_from(state, started, finished=finished)
-            while self.unsaved:
-                record, ended = self.unsaved[0]
-                record.write(ended, closed=True)
-                self.unsaved.pop(0)
-            self.record.write(entry, closed=closed)
-            if self.failing:
-                print("calf-assistant: the diary is written again", file=sys.stderr, flush=True)
-            self.failing = False
-        except Exception as error:  # the diary is a record, never a reason to stop helping
-            if not self.failing:
-                _warn("could not save to the diary", _with_full_disk(error))
-            self.failing = True
-            if closed and entry is not None:
-                self.unsaved = [*self.unsaved, (self.record, entry)][-UNSAVED_LIMIT:]
-        if closed:
-            self.record = None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-class Conversation:
-    """The dialogue with its state and its side effects, for loops that deal in text.
-
-    Calling it with what the person said returns what to say (the live loop's turn function);
-    on the way it remembers a slower or louder voice in the settings file and keeps finished
-    conversations in the diary. `expect`, `language` and `settings` tell the loop how to listen
-    and speak next.
-    """
-
-    def __init__(self, settings: Settings, config_path=None, dialogue: Dialogue | None = None):
-        self.dialogue = dialogue or Dialogue(settings)
-        self.settings = settings
-        self.config_path = config_path
-        self.state, self.turn = self.dialogue.start(settings.language)
-        self.started = _now()
-        self.diary = _DiaryKeeper(settings)
-
-    @property
-    def greeting(self) -> str:
-        return self.state.said[0] if self.state.said else self.turn.reply
-
-    @property
-    def expect(self) -> str:
-        return self.turn.expect
-
-    @property
-    def language(self) -> str | None:
-        """The conversation's language, or None while it is still listening for it."""
-        return None if self.state.language == AUTO else self.state.language
-
-    @property
-    def asking_about_danger(self) -> bool:
-        """The pending question is a danger screen, where a misheard no would deny a danger sign."""
-        pending = self.state.pending
-        return self.expect == YES_NO and pending is not None and self.dialogue.knowledge.rules.screen(pending) is not None
-
-    def listening_phrases(self) -> list[str] | None:
-        """A grammar for the next utterance: answers and commands after a yes/no question."""
-        if self.expect != YES_NO:
-            return None
-        return listening_phrases(self.dialogue.knowledge.pack(self.language or "en"))
-
-    def __call__(self, text: str, *, unsure: bool = False, alternatives: tuple[str, ...] = ()) -> str:
-        if self.state.done:
-            self.started = _now()
-        was_done = self.state.done
-        self.state, self.turn = self.dialogue.step(self.state, text, unsure=unsure, alternatives=alternatives)
-        if self.turn.voice is not None:
-            self.settings = replace(self.settings, voice=self.turn.voice)
-            try:
-                remember_voice(self.turn.voice, self.config_path)
-            except (AssistantError, OSError) as error:
-                _warn("could not remember the voice setting", error)
-        if not (was_done and self.turn.command == "repeat"):
-            # On disk before the reply is spoken: a danger episode is kept even if the power goes.
-            self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
-        return self.turn.reply
-
-    def heard_unsure(self, text: str) -> str:
-        """The turn for a transcript the recogniser doubts (the live loop calls this instead)."""
-        return self(text, unsure=True)
-
-    def heard_with_doubts(self, text: str, *, unsure: bool, alternatives: tuple[str, ...]) -> str:
-        """The turn for a transcript the recogniser doubts or read in other ways as well."""
-        return self(text, unsure=unsure, alternatives=alternatives)
-
-    def misheard(self) -> str:
-        """An answer the hearing could not tell apart (yes or no?): the question again, no guess."""
-        self.state, self.turn = self.dialogue.misheard(self.state)
-        self.diary.keep(self.state, self.started, finished=self.turn.done, closed=self.turn.done)
-        return self.turn.reply
-
-    def use_settings(self, settings: Settings) -> None:
-        """Settings read again (SIGHUP) from the next turn on; what was said so far stays."""
-        self.settings = settings
-        self.dialogue = replace(self.dialogue, settings=settings)
-        self.diary.settings = settings
-
-    def close(self) -> None:
-        """End of input or Ctrl-C in the middle: what was said so far still belongs in the diary."""
-        if not self.state.done:
-            self.diary.keep(self.state, self.started, finished=False, closed=True)
-
-
-def chat_command(args, settings: Settings) -> int:
-    """One user turn per line on standard input; a reply (or JSON object) per line, at once."""
-    conversation = Conversation(settings, getattr(args, "config", None))
-    _print_turn(conversation.turn, args.json)
-    stream = sys.stdin.buffer
-    if getattr(args, "audio", False):
-        return _audio_chat(conversation, stream)
-    try:
-        while True:
-            raw = stream.readline()
-            if not raw:
-                break
-            conversation(_decode(raw))
-            _print_turn(conversation.turn, args.json)
-    finally:
-        conversation.close()
-    return 0
-
-
-def _audio_chat(conversation: Conversation, stream) -> int:
-    """`chat --audio`: the same conversation heard from WAV files, by the live loop's own turn."""
-    from assistant.live import Ears, audio_chat
-
-    try:
-        return audio_chat(conversation, Ears(conversation.settings), stream, sys.stdout)
-    finally:
-        conversation.close()

@@ -46,13 +46,6 @@ TurnHandler = Callable[[str], str]
 # ---- the turn: text in, reply out --------------------------------------------------------------
 
 
-def conversation_turns(settings, config_path=None) -> TurnHandler:
-    """The conversation (assistant.dialogue): a callable with memory, asked how to listen next."""
-    from assistant.dialogue import Conversation
-
-    return Conversation(settings, config_path)
-
-
 def answer_turns(settings) -> TurnHandler:
     """One stateless answer per turn (the conversation will replace this with the dialogue)."""
     from assistant.answer import answer_text
@@ -320,6 +313,9 @@ class SpokenLoop:
     wake_phrase: str = ""
     microphone_failing: bool = False
     """A microphone error was reported; said once per outage, not at every retry."""
+    microphone_said: str = ""
+    """The last reason given for not opening the microphone, until it works again: a microphone
+    that opens and fails again at once is still the same outage."""
     hangup: object | None = None
     """assistant.signals.Hangup: after a SIGHUP, `reread` gives the settings for the next turn."""
     reread: Callable[[], object] | None = None
@@ -333,21 +329,20 @@ class SpokenLoop:
         from assistant.devices import refresh
 
         delays = _backoff_delays()
-        said = ""
         while True:
             try:
                 self.microphone.open()
-                if said:
+                if self.microphone_said:
                     self.microphone_failing = True  # the first turn heard says it works again
                 return
             except DeviceError as error:
                 delay = next(delays)
                 # One line an outage (and one if the reason changes), not one every 30 s for as
                 # long as it stays unplugged: a caregiver reads the journal days later.
-                if str(error) != said:
+                if str(error) != self.microphone_said:
                     _note(f"{error} (trying again in {delay:.0f} s, then every {BACKOFF[-1]:.0f} s at most; "
                           "a line will say when it works again)")
-                    said = str(error)
+                    self.microphone_said = str(error)
                 else:
                     log.debug("microphone still missing: %s", error)
                 self.sleep(delay)
@@ -443,6 +438,7 @@ class SpokenLoop:
         if self.microphone_failing:
             _note("the microphone works again")
             self.microphone_failing = False
+            self.microphone_said = ""
         if not utterance.heard_speech:
             self.mouth.say(reply_text(self.language, "heard_nothing"))
             return
@@ -484,8 +480,8 @@ class SpokenLoop:
 
 
 def _bare_no(text: str, language: str) -> bool:
-    from assistant.dialogue import match_answer
     from assistant.knowledge import load_knowledge
+    from assistant.matching import match_answer
 
     return 0 < len(text.split()) <= 2 and match_answer(text, load_knowledge().pack(language)) == "no"
 
@@ -518,13 +514,17 @@ def spoken_turn(ears, handle_turn: TurnHandler, samples: np.ndarray, language: s
     return transcript, handle_turn(transcript.text)
 
 
-def audio_chat(conversation, ears, stream, out: TextIO) -> int:
-    """`chat --json --audio`: each line names a WAV file heard as the person's next turn."""
+def audio_chat(conversation, ears, stream, out: TextIO, *, as_json: bool = True) -> int:
+    """`chat --audio`: each line names a WAV file heard as the person's next turn; the reply is
+    printed as text, or with `as_json` (--json) as the chat object with its transcript."""
     import json
 
     from assistant.audio import load_wav
 
     def emit(reply: str, transcript: str) -> None:
+        if not as_json:
+            print(reply, file=out, flush=True)
+            return
         payload = {**conversation.turn.to_dict(), "reply": reply, "transcript": transcript}
         print(json.dumps(payload, ensure_ascii=False), file=out, flush=True)
 
@@ -578,8 +578,10 @@ def microphone_problem(settings) -> str | None:
     return None
 
 
-def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """The live loop; with --typed, or without a microphone, the typed conversation instead.
+def run_command(args, settings, handle_turn: TurnHandler, *, stdin: TextIO | None = None,
+                stdout: TextIO | None = None) -> int:
+    """The live loop around `handle_turn` (the conversation, from assistant.chat); with --typed, or
+    without a microphone, the typed conversation instead.
 
     Non-interactive use (tests, trials): CALF_ASSISTANT_ACTIVATION=auto listens without waiting
     for Enter, and CALF_ASSISTANT_MAX_TURNS=N stops after N listening turns. Both are environment
@@ -591,7 +593,6 @@ def run_command(args, settings, *, stdin: TextIO | None = None, stdout: TextIO |
     stdout = stdout or sys.stdout
     language = home_language(settings)
     max_turns = max_turns_from_env()
-    handle_turn = conversation_turns(settings, getattr(args, "config", None))
     hangup, restore_signals = signals.install()
     try:
         problem = None if args.typed else microphone_problem(settings)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
 from assistant import __version__
+from assistant.chat import Conversation
 from assistant.config import Settings
-from assistant.dialogue import Conversation
 from assistant.errors import InputError
 from assistant.knowledge import LANGUAGES, load_knowledge
 

@@ -411,7 +411,7 @@ def worker(case: Case, utterances: list[dict], english: list[str], repeat: int, 
     # The wait a person has, silence included: from the end of what they said to the first reply
     # audio, once after a description (free listening) and once after a yes/no answer.
     waits: dict[str, list[float]] = {"wait_description_s": [], "wait_answer_s": []}
-    from assistant.dialogue import listening_phrases
+    from assistant.matching import listening_phrases
     from assistant.knowledge import load_knowledge
 
     answer_phrases = KOREAN_GRAMMAR if case.speech_lang == "ko" else listening_phrases(load_knowledge().pack(case.lang))

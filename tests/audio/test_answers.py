@@ -17,9 +17,9 @@ import pytest
 import speech_maker
 from assistant.audio import load_wav
 from assistant.config import Settings
-from assistant.dialogue import listening_phrases, match_answer, match_command
 from assistant.knowledge import load_knowledge
 from assistant.live import Ears
+from assistant.matching import listening_phrases, match_answer, match_command
 
 pytestmark = pytest.mark.audio
 

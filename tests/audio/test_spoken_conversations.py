@@ -21,9 +21,10 @@ import pytest
 
 import speech_maker
 from assistant.config import Settings
-from assistant.dialogue import MAX_QUESTIONS, match_answer
+from assistant.dialogue import MAX_QUESTIONS
 from assistant.evaluation import Patient, load_patients
 from assistant.knowledge import load_knowledge
+from assistant.matching import match_answer
 from processes import LineReader
 
 pytestmark = pytest.mark.audio

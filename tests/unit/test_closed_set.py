@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from assistant.closed_set import ANSWER, FREE, UNCLEAR, Rules, classes_of, decide, spellings, spoken_forms
-from assistant.dialogue import listening_phrases
 from assistant.knowledge import load_knowledge
+from assistant.matching import listening_phrases
 
 RULES = Rules(share=0.8, floor=-4.0, extra_words=2)
 
@@ -64,7 +64,7 @@ def test_on_a_danger_screen_a_no_must_hold_more_of_every_class_than_a_yes():
 
 def test_the_conversation_says_when_its_question_is_a_danger_screen():
     from assistant.config import Settings
-    from assistant.dialogue import Conversation
+    from assistant.chat import Conversation
 
     conversation = Conversation(Settings(language="en"))
     conversation("my calf cramps when I walk")

@@ -7,16 +7,10 @@ from dataclasses import replace
 import pytest
 
 from assistant.config import Settings, VoiceSettings, load_settings, with_emergency
-from assistant.dialogue import (
-    MAX_QUESTIONS,
-    MAX_UNCLEAR,
-    Dialogue,
-    listening_phrases,
-    match_answer,
-    match_command,
-    remember_voice,
-)
+from assistant.chat import remember_voice
+from assistant.dialogue import MAX_QUESTIONS, MAX_UNCLEAR, Dialogue
 from assistant.knowledge import load_knowledge
+from assistant.matching import listening_phrases, match_answer, match_command
 
 KNOWLEDGE = load_knowledge()
 EN = KNOWLEDGE.pack("en")

@@ -105,7 +105,7 @@ def test_reading_a_corrupt_diary_is_a_one_line_reason_and_changes_nothing():
 
 
 def test_each_turn_is_on_disk_as_it_happens():
-    from assistant.dialogue import Conversation
+    from assistant.chat import Conversation
 
     talk = Conversation(Settings())
     talk("my calf cramps when I walk")
@@ -217,7 +217,7 @@ def test_disabled_diary_writes_nothing(tmp_path):
 def test_a_full_disk_loses_no_turn_once_there_is_room_again(capsys):
     """While the diary cannot be written the person is still answered; conversations that ended
     meanwhile are written once it can, with one line at each change."""
-    from assistant.dialogue import Conversation
+    from assistant.chat import Conversation
 
     data_home().parent.mkdir(parents=True, exist_ok=True)
     data_home().write_text("not a folder, as good as a full disk for sqlite")

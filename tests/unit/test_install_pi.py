@@ -116,3 +116,10 @@ def test_pipewire_keeps_the_sound_and_pulseaudio_is_not_installed_beside_it(tmp_
     without = _run_with(bare, "--dry-run", "--user", "nobody", tmp_path=tmp_path)
     assert "pulseaudio" in next(c for c in _commands(without.stdout) if "apt-get install" in c).split()
     assert "PipeWire" not in without.stdout
+
+
+def test_the_models_are_prepared_once(tmp_path):
+    commands = _commands(_dry_run("--user", "nobody", tmp_path=tmp_path).stdout)
+    setup = next(c for c in commands if c.endswith("scripts/setup"))
+    assert "CALF_SETUP_PREPARE=no" in setup, "scripts/setup would prepare them before step 4 does"
+    assert sum("models prepare" in c for c in commands) == 1

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from assistant.activation import PushToTalk, WakePhrase, heard_wake_phrase, wake_phrases
+from assistant.chat import Conversation, conversation_turns
 from assistant.config import Settings, VoiceSettings
-from assistant.dialogue import Conversation, listening_phrases
 from assistant.errors import DeviceError
 from assistant.knowledge import load_knowledge
-from assistant.live import Ears, Immediately, Mouth, SpokenLoop, conversation_turns
+from assistant.live import Ears, Immediately, Mouth, SpokenLoop
+from assistant.matching import listening_phrases
 from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 

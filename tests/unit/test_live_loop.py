@@ -266,3 +266,31 @@ def test_a_microphone_outage_is_said_once_not_at_every_retry_and_its_end_noted(c
     assert microphone.opens == 5, "reopened after each failure"
     notes = capsys.readouterr().err.splitlines()
     assert len(notes) == 2 and "digital silence" in notes[0] and "works again" in notes[1], notes
+
+
+class FlappingMicrophone(FakeMicrophone):
+    """Missing, then found, then failing at the first read and missing again: one outage."""
+
+    def __init__(self):
+        super().__init__(voice(1.5))
+        self.attempts, self.reads = 0, 0
+
+    def open(self):
+        self.attempts += 1
+        if self.attempts in (1, 3):
+            raise DeviceError("no microphone was found")
+        super().open()
+
+    def blocks(self):
+        self.reads += 1
+        if self.reads == 1:
+            raise DeviceError("no microphone was found")
+        yield from super().blocks()
+
+
+def test_a_microphone_that_comes_and_goes_is_said_missing_once_until_it_works(capsys):
+    loop, said, _, _ = make_loop(FlappingMicrophone(), turns=2)
+    loop.run()
+    notes = capsys.readouterr().err.splitlines()
+    assert [note for note in notes if "trying again" in note] == [notes[0]], notes
+    assert "works again" in notes[-1] and len(notes) == 2, notes

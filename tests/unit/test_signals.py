@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant import diary, signals
+from assistant.chat import Conversation
 from assistant.config import EmergencySettings, Settings, VoiceSettings
-from assistant.dialogue import Conversation
 from assistant.live import Immediately, Mouth, SpokenLoop
 from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
+from assistant.chat import Conversation
 from assistant.config import Settings
-from assistant.dialogue import Conversation
 from assistant.knowledge import load_knowledge
 from assistant.live import audio_chat, spoken_turn
 from assistant.recognition import Transcript
@@ -103,3 +103,24 @@ def test_on_a_danger_screen_a_free_listen_that_is_a_bare_no_is_asked_again(monke
     assert ears._hear_answer(Model(), silence, ["iya", "tidak"], "id").text == "nggak"  # a cause question
     heard[0] = "sesak napas"  # a danger sign said instead of an answer is still heard
     assert ears._hear_answer(Model(), silence, ["iya", "tidak"], "id", danger=True).text == "sesak napas"
+
+
+def test_chat_audio_without_json_prints_the_reply_text(tmp_path, monkeypatch, capsys):
+    """`chat --audio` is read by a person unless --json asks for objects, as the typed chat is."""
+    import argparse
+    import sys
+    import wave
+
+    from assistant import chat, live
+
+    good = tmp_path / "turn.wav"
+    with wave.open(str(good), "wb") as file:
+        file.setnchannels(1), file.setsampwidth(2), file.setframerate(16000)
+        file.writeframes(np.zeros(16000, np.int16).tobytes())
+    monkeypatch.setattr(live, "Ears", lambda settings: Ears([Transcript("my calf cramps when i walk", 0.9, True)]))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(f"{good}\n".encode())))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    args = argparse.Namespace(json=False, audio=True, config=None)
+    assert chat.chat_command(args, Settings(language="en")) == 0
+    greeting, reply = capsys.readouterr().out.splitlines()
+    assert greeting == EN.reply("greeting") and not reply.startswith("{") and "?" in reply
