@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(doctor)
     doctor.set_defaults(handler="assistant.doctor:doctor_command")
 
+    alerts = commands.add_parser("alerts", help="caregiver alerts: send a test, show what waits")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True, parser_class=_Parser)
+    alerts_commands.add_parser("test", help="send a test alert on each channel and say whether it was taken")
+    status = alerts_commands.add_parser("status", help="show the alerts waiting to be sent")
+    _add_json(status)
+    alerts.set_defaults(handler="assistant.alerts.command:alerts_command")
+
     service = commands.add_parser("service", help="start the assistant at boot (systemd)")
     service.add_argument("action", choices=("install", "uninstall", "status"))
     service.add_argument("--system", action="store_true", help="system unit instead of a user unit")
