@@ -184,3 +184,16 @@ def test_home_assistant_discovery_is_retained_valid_and_the_last_will_says_offli
     os.kill(process.pid, signal.SIGKILL)  # no goodbye: the broker's last will must say it
     process.wait(timeout=10)
     assert _until(lambda: [p for t, p, *_ in status.messages][-1:] == [b"offline"], 80.0)
+
+
+def test_doctor_names_the_refused_login_and_the_unreachable_webhook(tmp_path, broker):
+    config = _config(tmp_path, mqtt_uri=broker.uri.replace("s3cret", "wrong"), webhook_url="http://127.0.0.1:9/x")
+    done = subprocess.run([sys.executable, "-m", "assistant", "--config", str(config), "doctor", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    result, = [check for check in json.loads(done.stdout) if check["name"] == "caregiver alerts"]
+    assert not result["ok"] and "refused the login" in result["detail"] and "\n" not in result["detail"]
+    good = _config(tmp_path, mqtt_uri=broker.uri)
+    done = subprocess.run([sys.executable, "-m", "assistant", "--config", str(good), "doctor", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    result, = [check for check in json.loads(done.stdout) if check["name"] == "caregiver alerts"]
+    assert result["ok"], result
