@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TextIO
 
+from assistant import alerts
 from assistant.config import Settings, VoiceSettings, load_settings, save_settings
 from assistant.dialogue import AUTO, YES_NO, Dialogue, State, Turn
 from assistant.errors import AssistantError
@@ -78,11 +79,16 @@ class _DiaryKeeper:
         self.unsaved: list = []
         """(record, entry) of conversations that ended while writing failed (a full disk), written
         before anything else once writing works again."""
+        self.alerts = alerts.Watch(settings)
+        """Caregiver alerts, stored with the turn that raised them."""
 
     def keep(self, state: State, started: str, *, finished: bool, closed: bool) -> None:
+        raised = self.alerts.raised(state, self.settings, closed=closed)
         if not self.settings.diary.enabled or not state.meaningful:
+            self.alerts.after(raised, self.settings, written=False)
             return
         entry = None
+        written = False
         try:
             from assistant import diary
 
@@ -93,7 +99,8 @@ class _DiaryKeeper:
                 record, ended = self.unsaved[0]
                 record.write(ended, closed=True)
                 self.unsaved.pop(0)
-            self.record.write(entry, closed=closed)
+            self.record.write(entry, closed=closed, alerts=raised)
+            written = True
             if self.failing:
                 print("calf-assistant: the diary is written again", file=sys.stderr, flush=True)
             self.failing = False
@@ -103,6 +110,7 @@ class _DiaryKeeper:
             self.failing = True
             if closed and entry is not None:
                 self.unsaved = [*self.unsaved, (self.record, entry)][-UNSAVED_LIMIT:]
+        self.alerts.after(raised, self.settings, written=written)
         if closed:
             self.record = None
 

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--voice", choices=("hibari", "piper", "espeak"), help="the voice (default: the language's best installed one)")
     setup.add_argument("--activation", choices=("enter", "button", "wake"), help="how listening starts")
     setup.add_argument("--wake-phrase", help="phrase that starts listening when --activation wake")
+    setup.add_argument("--alert-mqtt", metavar="URI", help="caregiver alerts to this MQTT broker, e.g. mqtt://user:pass@host:1883 ('' for none)")
+    setup.add_argument("--alert-webhook", metavar="URL", help="caregiver alerts POSTed here, e.g. https://ntfy.sh/topic ('' for none)")
+    setup.add_argument("--alert-level", choices=("urgent", "emergency"), help="the lowest level that alerts (default urgent)")
     setup.add_argument("--input-device", help="microphone name fragment or index ('' for the system default)")
     setup.add_argument("--output-device", help="speaker name fragment or index ('' for the system default)")
     setup.add_argument("--download-models", action="store_true", help="also download the optional Vosk model (needs the network)")
@@ -125,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the installation and print fixes")
     _add_json(doctor)
     doctor.set_defaults(handler="assistant.doctor:doctor_command")
+
+    alerts = commands.add_parser("alerts", help="caregiver alerts: send a test, show what waits")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True, parser_class=_Parser)
+    alerts_commands.add_parser("test", help="send a test alert on each channel and say whether it was taken")
+    status = alerts_commands.add_parser("status", help="show the alerts waiting to be sent")
+    _add_json(status)
+    alerts.set_defaults(handler="assistant.alerts.command:alerts_command")
 
     service = commands.add_parser("service", help="start the assistant at boot (systemd)")
     service.add_argument("action", choices=("install", "uninstall", "status"))

@@ -24,6 +24,7 @@ LANGUAGES = ("en", "id")
 LANGUAGE_CHOICES = ("en", "id", "auto")
 ACTIVATIONS = ("enter", "button", "wake")
 VOICE_ENGINES = ("", "hibari", "piper", "espeak")
+ALERT_LEVELS = ("urgent", "emergency")
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -134,6 +135,40 @@ class SynthesisSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    level: str = "urgent"
+    """The lowest triage level that tells the caregiver: urgent or emergency."""
+
+    mqtt_uri: str = ""
+    """The MQTT broker, like mqtt://user:pass@host:1883 (mqtts:// for TLS); empty: no MQTT."""
+
+    mqtt_topic: str = "calf-assistant"
+    """Alerts go to <topic>/alert, and whether the assistant is running to <topic>/status."""
+
+    mqtt_ca_file: str = ""
+    """The CA certificate that signed the broker's TLS certificate; empty: the system's CAs."""
+
+    discovery_prefix: str = "homeassistant"
+    """Home Assistant's MQTT discovery prefix; empty: announce nothing."""
+
+    webhook_url: str = ""
+    """An address that gets a POST of the same JSON (an ntfy topic, a Home Assistant webhook, ...)."""
+
+    include_words: bool = False
+    """Put what the person said into the alert (off by default: it is health information)."""
+
+    late_after: float = 3600.0
+    """Seconds after which an alert still waiting is sent marked late."""
+
+    retry_max: float = 60.0
+    """The longest wait in seconds between two tries of an unsent alert (the wait doubles up to it)."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.mqtt_uri or self.webhook_url)
+
+
+@dataclass(frozen=True)
 class Settings:
     language: str = "en"
     """Language spoken to the assistant: en, id or auto (detected from the words)."""
@@ -154,6 +189,7 @@ class Settings:
     diary: DiarySettings = field(default_factory=DiarySettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def emergency_numbers(self, language: str) -> tuple[str, ...]:
         return getattr(self.emergency, language)
@@ -239,6 +275,7 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         problems.append("audio.max_utterance must be between 2 and 120 seconds")
     if settings.activation.mode not in ACTIVATIONS:
         problems.append(f"activation.mode must be one of {', '.join(ACTIVATIONS)}")
+    problems += alert_problems(settings.alerts)
     if settings.version > SETTINGS_VERSION:
         problems.append(
             f"version {settings.version} was written by a newer calf-assistant; upgrade with ./scripts/setup"
@@ -246,6 +283,53 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
     return settings
+
+
+def alert_problems(alerts: AlertSettings) -> list[str]:
+    """What is wrong with the [alerts] table, each naming the setting and the fix."""
+    from urllib.parse import urlsplit
+
+    problems = []
+    if alerts.level not in ALERT_LEVELS:
+        problems.append(f"alerts.level must be urgent or emergency, not '{alerts.level}'")
+    if alerts.mqtt_uri:
+        try:
+            parts = urlsplit(alerts.mqtt_uri)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if parts is None or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            problems.append(f"alerts.mqtt_uri must look like mqtt://user:pass@host:1883 (mqtts:// for TLS), "
+                            f"not '{_hidden_password(alerts.mqtt_uri)}'")
+        elif port == 0:
+            problems.append("alerts.mqtt_uri has port 0; use the broker's port, usually 1883 (8883 for mqtts)")
+    if not alerts.mqtt_topic.strip("/") or any(mark in alerts.mqtt_topic for mark in "#+"):
+        problems.append(f"alerts.mqtt_topic must be a plain topic like calf-assistant (no # or +), not '{alerts.mqtt_topic}'")
+    if any(mark in alerts.discovery_prefix for mark in "#+"):
+        problems.append("alerts.discovery_prefix must be a plain topic, usually homeassistant")
+    if alerts.webhook_url:
+        try:
+            parts = urlsplit(alerts.webhook_url)
+            parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"alerts.webhook_url must be an http:// or https:// address, not '{alerts.webhook_url}'")
+    if alerts.late_after <= 0:
+        problems.append("alerts.late_after must be more than 0 seconds (3600 is an hour)")
+    if not 1.0 <= alerts.retry_max <= 3600.0:
+        problems.append("alerts.retry_max must be between 1 and 3600 seconds")
+    return problems
+
+
+def _hidden_password(uri: str) -> str:
+    """A URI fit for a message: the password replaced by stars."""
+    head, at, tail = uri.rpartition("@")
+    if not at or ":" not in head.split("//", 1)[-1]:
+        return uri
+    scheme, _, user_password = head.rpartition("//")
+    user = user_password.split(":", 1)[0]
+    return f"{scheme}//{user}:***@{tail}"
 
 
 def _migrate(table: dict[str, Any]) -> dict[str, Any]:

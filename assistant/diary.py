@@ -63,6 +63,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE conversations ADD COLUMN writer TEXT NOT NULL DEFAULT '';
     """,
+    # 3: caregiver alerts not yet taken by their channel (assistant.alerts.outbox), one row per
+    # alert and channel, so a kill between the turn and the send loses nothing.
+    """
+    CREATE TABLE outbox (
+        alert_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        raised_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        tries INTEGER NOT NULL DEFAULT 0,
+        next_try REAL NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (alert_id, channel)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -242,8 +256,10 @@ class Record:
         self.id: int | None = None
         self.turns_written = 0
 
-    def write(self, entry: Entry, *, closed: bool) -> int:
-        """Commit the entry's new turns and its current assessment, in one transaction."""
+    def write(self, entry: Entry, *, closed: bool, alerts: Iterable[Any] = ()) -> int:
+        """Commit the entry's new turns and its current assessment, in one transaction; with the
+        caregiver alerts this turn raised (assistant.alerts.Alert), so the turn is never on disk
+        without its alert."""
         keep_audio = self.settings.diary.keep_audio
         writer = "" if closed else writer_tag()
         with closing(writable(self.path)) as connection, connection:
@@ -274,6 +290,8 @@ class Record:
                     if position >= self.turns_written
                 ],
             )
+            for alert in alerts:
+                alert.store(connection)
         self.turns_written = len(turns)
         return self.id
 

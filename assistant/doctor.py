@@ -434,6 +434,25 @@ def check_voice_service(settings: Settings | ConfigError) -> Result:
     return Result("voice service", True, f"{uri} answers: {'; '.join(found)}")
 
 
+def _probe_alert_channels(settings: Settings) -> list[tuple[str, str | None]]:
+    """Each alert channel and why it cannot take an alert (None: it can)."""
+    from assistant.alerts import check
+
+    return check.channels(settings.alerts)
+
+
+def check_alerts(settings: Settings | ConfigError) -> Result:
+    """Configured caregiver alert channels can be reached and accept this device."""
+    if isinstance(settings, ConfigError) or not settings.alerts.enabled:
+        return Result("caregiver alerts", True, "none configured (set [alerts] mqtt_uri or webhook_url to tell a caregiver)")
+    found = _probe_alert_channels(settings)
+    problems = [reason for _name, reason in found if reason]
+    if problems:
+        return Result("caregiver alerts", False, problems[0] + "; the assistant keeps talking and keeps the alerts",
+                      "fix that setting, then: calf-assistant alerts test")
+    return Result("caregiver alerts", True, ", ".join(name for name, _ in found) + " reachable (send one with: calf-assistant alerts test)")
+
+
 CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_settings,
     check_espeak,
@@ -444,6 +463,7 @@ CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_models,
     check_speech_service,
     check_voice_service,
+    check_alerts,
     check_private_files,
     check_service,
     check_disk,

@@ -587,12 +587,14 @@ def run_command(args, settings, handle_turn: TurnHandler, *, stdin: TextIO | Non
     for Enter, and CALF_ASSISTANT_MAX_TURNS=N stops after N listening turns. Both are environment
     variables rather than flags because they are not for the person using the assistant.
     """
-    from assistant import signals
+    from assistant import alerts, signals
 
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     language = home_language(settings)
     max_turns = max_turns_from_env()
+    # The long-running loop is the one that tells Home Assistant it runs (and its last will, that it stopped).
+    alerts.start(settings, announce=True)
     hangup, restore_signals = signals.install()
     try:
         problem = None if args.typed else microphone_problem(settings)
@@ -613,6 +615,7 @@ def run_command(args, settings, handle_turn: TurnHandler, *, stdin: TextIO | Non
         close = getattr(handle_turn, "close", None)
         if close is not None:
             close()
+        alerts.stop(drain=alerts.EXIT_DRAIN)
         restore_signals()
 
 

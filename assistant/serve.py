@@ -156,7 +156,10 @@ async def serve(uri: str, settings: Settings, *, idle_seconds: float = IDLE_SECO
 
     from wyoming.server import AsyncServer
 
+    from assistant import alerts
+
     conversations = Conversations(settings, idle_seconds)
+    alerts.start(settings, announce=True)  # a service that runs for days says so, as `run` does
     server = AsyncServer.from_uri(uri)
     handler = partial(_handler_class(), conversations, service_info())
     advertised = await _advertise(uri, zeroconf) if zeroconf is not None else None

@@ -27,6 +27,7 @@ from assistant.config import (
     Settings,
     default_config_path,
     from_table,
+    alert_problems,
     save_settings,
     validate,
     with_emergency,
@@ -56,6 +57,9 @@ class Options:
     engine: str | None = None
     activation: str | None = None
     wake_phrase: str | None = None
+    alert_mqtt: str | None = None
+    alert_webhook: str | None = None
+    alert_level: str | None = None
     input_device: str | None = None
     output_device: str | None = None
     download_models: bool = False
@@ -79,6 +83,9 @@ def options_from_args(args) -> Options:
         engine=value("voice"),
         activation=value("activation"),
         wake_phrase=value("wake_phrase"),
+        alert_mqtt=value("alert_mqtt"),
+        alert_webhook=value("alert_webhook"),
+        alert_level=value("alert_level"),
         input_device=value("input_device"),
         output_device=value("output_device"),
         download_models=bool(value("download_models", False)),
@@ -496,6 +503,31 @@ def step_activation(settings: Settings, options: Options, console: Console) -> S
     return replace(settings, activation=replace(settings.activation, mode=mode, wake_phrase=phrase))
 
 
+def step_alerts(settings: Settings, options: Options, console: Console) -> Settings:
+    """Who hears at once of urgent advice: an MQTT broker (Home Assistant) and/or a webhook (ntfy)."""
+    alerts = settings.alerts
+    for field_name, given, key, label in (
+        ("mqtt_uri", options.alert_mqtt, "wizard_alerts", "alerts: MQTT address"),
+        ("webhook_url", options.alert_webhook, "wizard_alerts_webhook", "alerts: web address"),
+    ):
+        saved = getattr(alerts, field_name)
+        value = given if given is not None else saved
+        if given is None and console.interactive:
+            console.tell(key)
+            while True:
+                value = console.ask(label, saved).strip()
+                problems = alert_problems(replace(alerts, **{field_name: value}))
+                if not problems:
+                    break
+                console.note(problems[0])
+        alerts = replace(alerts, **{field_name: value})
+    if options.alert_level is not None:
+        alerts = replace(alerts, level=options.alert_level)
+    settings = replace(settings, alerts=alerts)
+    validate(settings, "--alert options")
+    return settings
+
+
 def _model_names(settings: Settings) -> list[tuple[str, bool]]:
     """(model, required) for the recognisers of the chosen language(s)."""
     from assistant.recognition import load_profile
@@ -617,6 +649,7 @@ def _run_steps(options: Options, console: Console) -> Path:
     settings = step_speaker(settings, options, console)
     settings = step_emergency(settings, options, console)
     settings = step_activation(settings, options, console)
+    settings = step_alerts(settings, options, console)
     step_models(settings, options, console)
     step_test_conversation(settings, options, console, microphone)
     backup = _keep_broken(path)

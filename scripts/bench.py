@@ -725,6 +725,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(argv[1:])
     if argv[:1] == ["--voice-worker"]:
         return run_voice_worker(argv[1:])
+    if argv[:1] == ["--alerts"]:  # scripts/bench --alerts [N]: reply to broker receipt (bench_alerts.py)
+        import bench_alerts
+
+        return bench_alerts.main(argv[1:])
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--lang", choices=("en", "id", "all"), default="all")
     parser.add_argument("--repeat", type=int, help="passes over the utterances (default 3; 1 with --quick)")

@@ -146,6 +146,13 @@ def test_interactive_setup_through_a_terminal(env, _private_homes):
     child.sendline("112, 119, 118")
     child.expect_exact("enter / button / wake [enter]:")
     child.sendline("button")
+    child.expect_exact("alerts: MQTT address:")
+    child.sendline("mqtt://carer:pw@127.0.0.1:1883")
+    child.expect_exact("alerts: web address:")
+    child.sendline("ftp://nope")
+    child.expect_exact("alerts.webhook_url must be an http:// or https:// address")
+    child.expect_exact("alerts: web address:")
+    child.sendline("")
     child.expect_exact("speech models")
     child.expect_exact("> ")  # the test conversation
     child.sendline("betis saya kram kalau berjalan")
@@ -158,6 +165,7 @@ def test_interactive_setup_through_a_terminal(env, _private_homes):
     settings = load_settings(_config(_private_homes))
     assert settings.language == "id" and settings.voice.rate == 0.9
     assert settings.emergency.id == ("112", "119", "118") and settings.activation.mode == "button"
+    assert settings.alerts.mqtt_uri == "mqtt://carer:pw@127.0.0.1:1883" and settings.alerts.webhook_url == ""
 
 
 def test_ctrl_c_leaves_the_previous_settings_untouched(env, _private_homes):
