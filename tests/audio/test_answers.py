@@ -56,9 +56,11 @@ NOISE_BELOW_DB = (10, 15)
 # else, still no swap: the pin holds CTranslate2 at AVX2, yet the figures differ between machines
 # (where the rest of the rounding differs was not traced). The bar is the lowest measured on the machines CI has
 # used: raise it when the hearing improves, never lower it without a reason. "wrong" counts
-# answers heard as another class, not merely asked again.
+# answers heard as another class, not merely asked again. On an Intel Xeon with AVX-512
+# (2026-12-06) the pinned path gives id 21/42 (50%), commands 1/9, 7 heard as something else, no
+# swap; the commit before the safety-under-speech work gives the same there, so it is the machine.
 BARS = {"en": {"yes_no": 0.86, "commands": 0.44, "wrong": 1, "false_no": 0},
-        "id": {"yes_no": 0.52, "commands": 0.11, "wrong": 7, "false_no": 0}}
+        "id": {"yes_no": 0.50, "commands": 0.11, "wrong": 7, "false_no": 0}}
 YES_SIDE, NO_SIDE = {"yes", "sometimes"}, {"no"}
 
 
@@ -76,11 +78,11 @@ class Heard:
         return (self.want in YES_SIDE and self.read_as in NO_SIDE) or (self.want in NO_SIDE and self.read_as in YES_SIDE)
 
 
-def _renderings(language: str, folder):
+def _renderings(language: str, folder, voices: tuple[str, ...] | None = None):
     """(form, voice, condition, wav): each form in every voice, the rate and noise rotating."""
     made = []
     for index, said in enumerate([*FORMS[language], *SENTENCES[language]]):
-        for turn, voice in enumerate(VOICES[language]):
+        for turn, voice in enumerate(voices or VOICES[language]):
             rate = RATES[(index + turn) % len(RATES)]
             raw = speech_maker.speak(said, folder / f"{language}-{index}-{turn}.raw.wav", voice, rate)
             if (index + turn) % 2:
@@ -187,6 +189,33 @@ def test_spoken_answers_are_heard_right_and_never_swapped(language, audio_dir):
     # A sentence said instead of an answer is heard as a sentence (or asked again), never as an answer.
     sentences = [h for h in tally.heard if h.want == "sentence"]
     assert all(h.read_as in ("sentence", "unclear") for h in sentences), sentences
+
+
+# The same Indonesian corpus in mb-id1, the diphone voice cut from a human Indonesian speaker, at
+# the same rates and noises: its own voice family. First run (2026-12-05), before any change for
+# it, and the same on an Intel Xeon with AVX-512 (2026-12-06): yes/no 13/28 (46%), commands 3/6,
+# 3 heard as something else, 2 swaps: "tidak" (clean) heard as "ada", a yes not said, and "iya
+# betul" in pink noise heard as "tidak", a false no. A rule tried for the false no (on a screen, a
+# no whose free listen reads like a yes is asked again) did not catch it on that machine, where
+# the free listen also read "tidak", and cost two right Indonesian espeak-ng answers; it was
+# dropped. The bars are that run; a false no is the one to bring to nothing.
+HUMAN_CUT_VOICES = ("mb-id1", "mb-id1+f1")
+HUMAN_CUT_BARS = {"yes_no": 0.46, "commands": 0.50, "wrong": 3, "swaps": 2, "false_no": 1}
+
+
+def test_spoken_answers_in_the_human_cut_voice(audio_dir):
+    folder = audio_dir / "answers-id-mb-id1"
+    folder.mkdir(exist_ok=True)
+    tally = hear_all("id", _renderings("id", folder, HUMAN_CUT_VOICES))
+    print(f"\n[answers id in mb-id1] yes/no {_rate(tally.yes_no)}, commands {_rate(tally.commands)}; "
+          f"unclear (asked again) {tally.unclear}, heard as something else {len(tally.wrong)}, "
+          f"yes/no swaps {len(tally.swaps)}, false no {len(tally.false_no)}")
+    tally.print_misses()
+    assert len(tally.swaps) <= HUMAN_CUT_BARS["swaps"], _named(tally.swaps)
+    assert len(tally.false_no) <= HUMAN_CUT_BARS["false_no"], _named(tally.false_no)
+    assert _share(tally.yes_no) >= HUMAN_CUT_BARS["yes_no"]
+    assert _share(tally.commands) >= HUMAN_CUT_BARS["commands"]
+    assert len(tally.wrong) <= HUMAN_CUT_BARS["wrong"], tally.wrong
 
 
 @pytest.mark.parametrize("language", ["en", "id"])
