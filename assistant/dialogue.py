@@ -227,6 +227,21 @@ class Dialogue:
             return state
         return replace(state, open_screens=state.open_screens + (screen.id,))
 
+    def _unasked_left_open(self, state: State) -> State:
+        """When the conversation ends before its danger screens could be asked (answers never
+        heard), each screen still due, or opened by a possibly heard cue, is named at the end like
+        one the person was not sure about: an end for lack of hearing must not read as all clear."""
+        rules = self.knowledge.rules
+        asked = list(state.asked) + list(state.open_screens)
+        left = []
+        while (screen := next_screen(state.present, state.absent, rules, asked)) is not None:
+            left.append(screen)
+            asked.append(screen)
+        left += doubtful_screens(state.present, state.absent, state.possible, rules, asked)
+        if not left:
+            return state
+        return replace(state, open_screens=state.open_screens + tuple(dict.fromkeys(left)))
+
     def _after_description(self, state: State, findings: Findings, result: Triage):
         if not result.in_domain:
             key = "out_of_domain" if not findings.is_empty() else "free_unclear"
@@ -326,6 +341,7 @@ class Dialogue:
     def _unclear(self, state: State, key: str, *, repeat_question: bool = False):
         if state.unclear >= MAX_UNCLEAR:
             state = self._keep_open(state, None)
+            state = self._unasked_left_open(state)
             sentences = self._say(state, "unclear_end")
             if state.language != AUTO:
                 sentences += open_sign_sentences(state.open_screens, self._pack(state), self.settings)

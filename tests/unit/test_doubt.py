@@ -195,3 +195,32 @@ def test_a_back_word_in_another_sense_or_denied_is_no_back_pain(language, text):
 def test_typed_coordinated_back_pain_asks_about_the_bladder_before_naming_the_spine():
     _, turn, asked = converse("I get pain in my calves and my back when I walk", "en", lambda q: "no")
     assert "bladder_saddle" in asked
+
+
+@pytest.mark.parametrize("language, opening", [
+    ("en", "my lower back and both calves hurt when I walk"),
+    ("id", "pinggang sama kedua betis saya sakit kalau jalan"),
+])
+def test_an_end_for_want_of_hearing_names_every_danger_screen_it_could_not_ask(language, opening):
+    # Three answers never heard end the conversation on its first screen; the screens still due
+    # after it were never asked, so the ending names each of their signs too, with the number.
+    from assistant.dialogue import MAX_UNCLEAR
+    from assistant.triage import next_screen
+
+    pack = load_knowledge().pack(language)
+    rules = load_knowledge().rules
+    dialogue = Dialogue(Settings())
+    state, _ = dialogue.start(language)
+    state, turn = dialogue.step(state, opening)
+    first = turn.question
+    assert rules.screen(first)
+    still_due, asked = [], [first]
+    while (screen := next_screen(state.present, state.absent, rules, asked)) is not None:
+        still_due.append(screen)
+        asked.append(screen)
+    assert still_due, "the opening should make more than one screen due"
+    for _ in range(MAX_UNCLEAR + 1):
+        state, turn = dialogue.step(state, "banana" if language == "en" else "pisang goreng")
+    assert turn.done
+    for screen in [first, *still_due]:
+        assert pack.screens[screen].if_unsure.text.split("{")[0][:40] in turn.reply, (screen, turn.reply)
