@@ -28,12 +28,15 @@ FAMILIES = {
 ROOMS = ("living-room", "footpath-16k")
 SPOKEN_KINDS = ("quiet_danger", "calm")
 
-# First run (2026-12-05), before any change for this set: quiet-danger patients whose danger was
-# not found, and calm patients raised to urgent or emergency or ending wrong.
+# First run (2026-12-06, Intel Xeon with AVX-512 on the pinned oneDNN-AVX2 path, Whisper base),
+# scored before any change for this set: quiet-danger patients whose danger was not found, and calm
+# patients ending wrong. English in espeak-ng: 9/9 found. Indonesian in espeak-ng: 2/9 found, 23 of
+# 53 answers misheard; in mb-id1: 1/9 found, 42 of 43 answers misheard (its openings were heard
+# nearly word for word, its short answers mostly as nothing). No calm patient was raised in any.
 BARS = {
-    ("en", "espeak-ng"): {"danger_missed": 9, "calm_wrong": 6},
-    ("id", "espeak-ng"): {"danger_missed": 9, "calm_wrong": 6},
-    ("id", "mb-id1"): {"danger_missed": 9, "calm_wrong": 6},
+    ("en", "espeak-ng"): {"danger_missed": 0, "calm_wrong": 0},
+    ("id", "espeak-ng"): {"danger_missed": 7, "calm_wrong": 0},
+    ("id", "mb-id1"): {"danger_missed": 8, "calm_wrong": 0},
 }
 
 

@@ -608,7 +608,10 @@ def test_spoken_reply_is_recognised_with_its_key_words(language, audio_dir):
     joined = "".join(_words(heard))
     urgent = {word for word in _words(first) if len(word) >= 4}
     doctor = {"en": "doctor", "id": "dokter"}[language]
-    assert doctor in urgent and doctor in heard.split(), f"'{first}' heard as '{heard}'"
+    # Whisper writes the Indonesian word it heard in mb-id1's voice with the Malay spelling "doktor":
+    # the same word to a listener, so either spelling counts as the doctor heard.
+    heard_as_doctor = {"en": {"doctor"}, "id": {"dokter", "doktor"}}[language]
+    assert doctor in urgent and heard_as_doctor & set(heard.split()), f"'{first}' heard as '{heard}'"
     assert sum(word in joined for word in urgent) >= len(urgent) - 1, f"'{first}' heard as '{heard}'"
     content = {word for word in _words(second) if len(word) >= 4 and not word.isdigit()}
     found = {word for word in content if word in joined}
