@@ -223,6 +223,8 @@ class LanguageProfile:
     """(pattern, replacement) per word: sounds a recogniser confuses ("tiba"/"dima") made one."""
     body_parts: tuple["BodyPartFinding", ...] = ()
     """findings made of a body part and a symptom word anywhere in one clause"""
+    too_words: tuple[str, ...] = ()
+    """words that add a body part to the clause before ("and my back as well")"""
 
     def sound_key(self, word: str) -> str:
         """The word as its sound classes: words a recogniser confuses share a key."""
@@ -590,6 +592,7 @@ def _read_language(reader: _Reader) -> LanguageProfile:
         sound_folds=_sound_folds(reader, data.get("sound_folds", [])),
         sound_classes=_sound_folds(reader, data.get("sound_classes", []), "sound_classes"),
         body_parts=_body_parts(reader, data.get("body_parts", {})),
+        too_words=_phrases(reader, "too_words", data.get("too_words")),
     )
 
 

@@ -92,6 +92,9 @@ class _PhraseIndex:
     spelling_reach: int
     negations: frozenset[str]
     """the negation words, folded like the phrases"""
+    everyday: frozenset[str] = frozenset()
+    """the language's everyday words, folded: one heard is itself, not a word of a phrase misheard
+    a little more than the rest ("kalau muter" is not "kepala muter")"""
 
 
 @cache
@@ -104,8 +107,11 @@ def _index_for(pack: LanguagePack) -> _PhraseIndex:
     frozen = {n: tuple(items) for n, items in by_length.items()}
     texts = {n: tuple(phrase for _, phrase in items) for n, items in frozen.items()}
     reach = max((len(k.split()) for k in pack.language.spelling), default=1)
-    negations = frozenset(pack.language.fold(word) for word in pack.language.negations)
-    return _PhraseIndex(frozen, texts, reach, negations)
+    profile = pack.language
+    negations = frozenset(profile.fold(word) for word in profile.negations)
+    everyday = {profile.fold(word) for group in (profile.common_words, profile.negations, profile.subject_words,
+                                                 profile.and_words, profile.clause_breakers) for word in group}
+    return _PhraseIndex(frozen, texts, reach, negations, frozenset(everyday))
 
 
 @dataclass(frozen=True)
@@ -183,7 +189,7 @@ def _threshold(phrase: str, size: int) -> float | None:
     return 82.0 if len(phrase) >= 15 else 86.0
 
 
-def _near_enough(window: str, phrase: str, score: float, limit: float) -> bool:
+def _near_enough(window: str, phrase: str, score: float, limit: float, everyday: frozenset[str] = frozenset()) -> bool:
     """Word for word, the words must sound alike; a window with a word dropped or added must be
     closer as a whole."""
     window_words, phrase_words = window.split(), phrase.split()
@@ -202,7 +208,8 @@ def _near_enough(window: str, phrase: str, score: float, limit: float) -> bool:
         similarity = fuzz.ratio(heard, expected)
         if similarity >= 75:
             continue
-        if similarity >= 65 and min(len(heard), len(expected)) >= 5 and abs(len(heard) - len(expected)) <= 1:
+        if (similarity >= 65 and heard not in everyday and min(len(heard), len(expected)) >= 5
+                and abs(len(heard) - len(expected)) <= 1):
             loose += 1
             continue
         return False
@@ -233,7 +240,7 @@ def _spot(words: list[str], index: _PhraseIndex, negations: frozenset[str]) -> l
                 limit = _threshold(phrase, size)
                 if exact or (
                     limit is not None
-                    and _near_enough(windows[start], phrase, score, limit)
+                    and _near_enough(windows[start], phrase, score, limit, index.everyday)
                     and _same_negation(windows[start], phrase, negations)
                 ):
                     found.append(_Candidate(finding, phrase, int(start), int(start) + window_size, exact))
@@ -414,11 +421,41 @@ def _body_part_spots(words: list[str], number: int, clauses: list[list[str]], pa
                     continue
                 gaps = frozenset(range(low, high + 1)) - set(range(start, end)) - {nearest}
                 found.append(_Candidate(entry.finding, " ".join(words[start:end]), low, high + 1, True, gaps, True))
-            elif len(words) <= _PART_ONLY_CLAUSE and number + 1 < len(clauses):
-                following = {profile.fold(word) for word in clauses[number + 1]}
-                if following & entry.symptoms:
-                    found.append(_Candidate(entry.finding, " ".join(words[start:end]), start, end, True, frozenset(), True))
+            elif _symptom_follows(words, number, clauses, entry, profile) or _adds_a_part(words, number, clauses, entry, profile):
+                found.append(_Candidate(entry.finding, " ".join(words[start:end]), start, end, True, frozenset(), True))
     return found
+
+
+_LISTED_PARTS = 3
+"""How many short clauses naming only body parts may come before the one with their symptom:
+"my back, oh and my thighs, they ache"."""
+
+
+def _symptom_follows(words: list[str], number: int, clauses: list[list[str]], entry: _BodyParts,
+                     profile: LanguageProfile) -> bool:
+    """A short clause naming only the part, with its symptom in one of the next clauses, where
+    the clauses between name only parts too."""
+    if len(words) > _PART_ONLY_CLAUSE:
+        return False
+    for following in clauses[number + 1 : number + 1 + _LISTED_PARTS]:
+        sounded = {profile.fold(word) for word in following}
+        if sounded & entry.symptoms:
+            return True
+        if len(following) > _PART_ONLY_CLAUSE:
+            return False
+    return False
+
+
+def _adds_a_part(words: list[str], number: int, clauses: list[list[str]], entry: _BodyParts,
+                 profile: LanguageProfile) -> bool:
+    """A short clause that adds the part to the clause before ("my calves ache on the walk, and
+    my back as well"; "betis pegel, pinggang juga"): the symptom said there is the part's too."""
+    if not number or len(words) > _PART_ONLY_CLAUSE + 2:
+        return False
+    text = f" {' '.join(words)} "
+    if not any(f" {' '.join(profile.fold(w) for w in phrase.split())} " in text for phrase in profile.too_words):
+        return False
+    return bool({profile.fold(word) for word in clauses[number - 1]} & entry.symptoms)
 
 
 # ---- danger cues only possibly heard ---------------------------------------------------------

@@ -29,11 +29,14 @@ DANGER = ("urgent", "emergency")
 # was raised to urgent (b23c-23). Utterances: "calf_pain" not found where the person says their
 # calf cramped (the matcher reads a calf cramp as "cramp"), a back listed apart from "ache" (en
 # b23u-07), and a healed back read as back pain (id b23u-16).
+# After the matcher learnt parts added by a too-word and parts listed in their own clauses, and
+# that an everyday word is never a phrase's loose word, b23c-22, b23c-23 and b23u-07 end right; the
+# limits below are what is still wrong, so a change that loses one of them fails here.
 ALLOWED_WRONG = {
-    "en": {"quiet_danger": 0, "misheard": 2, "coordinated": 1, "calm": 0},
-    "id": {"quiet_danger": 0, "misheard": 2, "coordinated": 1, "calm": 0},
+    "en": {"quiet_danger": 0, "misheard": 2, "coordinated": 0, "calm": 0},
+    "id": {"quiet_danger": 0, "misheard": 2, "coordinated": 0, "calm": 0},
 }
-ALLOWED_UTTERANCE_MISSES = {"en": 4, "id": 3}
+ALLOWED_UTTERANCE_MISSES = {"en": 3, "id": 3}
 
 
 def kinds(language: str) -> dict[str, str]:

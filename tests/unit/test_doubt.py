@@ -192,6 +192,49 @@ def test_a_back_word_in_another_sense_or_denied_is_no_back_pain(language, text):
     assert "back_pain" not in understand(Utterance(text), language).present
 
 
+@pytest.mark.parametrize("language, text", [
+    # a short clause with a too-word takes the symptom of the clause before it
+    ("en", "my calves ache when I walk, and my back too"),
+    ("en", "the calves hurt on the hill, my lower back as well"),
+    ("id", "betis saya pegel kalau jalan, pinggang juga"),
+    ("id", "betis sakit kalau jalan jauh, punggung bawah pun"),
+    # parts listed in short clauses before the one that says what they do
+    ("en", "my back, oh and my thighs, they ache"),
+    ("id", "pinggang, terus paha, dua-duanya nyeri"),
+])
+def test_a_part_added_or_listed_in_its_own_clause_finds_the_back(language, text):
+    assert "back_pain" in understand(Utterance(text), language).present
+
+
+@pytest.mark.parametrize("language, text", [
+    # the too-word adds a part only to a symptom; here the clause before has none ("pinggang"
+    # alone is a back-pain phrase of its own, so "punggung" stands for the part here)
+    ("en", "I walked to the shop, and my back too"),
+    ("id", "saya jalan ke pasar, punggung saya juga"),
+    # a long clause in between ends the list
+    ("en", "my back, I have been gardening every morning this whole week, the calf aches"),
+])
+def test_a_too_word_or_a_list_without_a_symptom_makes_no_back_pain(language, text):
+    assert "back_pain" not in understand(Utterance(text), language).present
+
+
+@pytest.mark.parametrize("language, text, not_expected", [
+    # an everyday word is itself, not the loose word of a phrase heard a little wrong
+    ("id", "kalau muter-muter di pasar betis saya pegel", "dizzy"),
+    ("id", "kalau muter taman sore-sore betis kram", "dizzy"),
+])
+def test_an_everyday_word_is_not_a_loose_match(language, text, not_expected):
+    assert not_expected not in understand(Utterance(text), language).present
+
+
+@pytest.mark.parametrize("language, text", [
+    ("id", "kepala saya rasanya muter waktu jalan"),
+    ("id", "pas berdiri dunia muter"),
+])
+def test_the_room_turning_is_still_dizziness(language, text):
+    assert "dizzy" in understand(Utterance(text), language).present
+
+
 def test_typed_coordinated_back_pain_asks_about_the_bladder_before_naming_the_spine():
     _, turn, asked = converse("I get pain in my calves and my back when I walk", "en", lambda q: "no")
     assert "bladder_saddle" in asked
