@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import pytest
 
 # tests/helpers holds what unit and audio tests share (processes.py)
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
+
+
+# A suite started in the background (a non-interactive shell's `command &`, nohup in a script)
+# inherits Ctrl-C ignored, and so would every process a test starts: the tests that press Ctrl-C
+# on `run` and `setup` would wait for an exit that cannot come (seen in a CI replica started that
+# way: both timed out, the rest passed). A handler here becomes the default again in each child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _one_numeric_path() -> dict[str, str]:
