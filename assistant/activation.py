@@ -126,3 +126,34 @@ class WakePhrase:
                 self.heard.append(text)
             if heard_wake_phrase(text, self.phrases):
                 return True
+
+
+@dataclass
+class WakeWord:
+    """Listens all the time with a small wake-word model; only the wake word starts a turn.
+
+    `blocks()` is the microphone's audio (muted while the assistant speaks, so its own voice never
+    reaches the model); `chime()` tells the person at once that it is listening. A device error
+    pauses, lets the loop recover the microphone, and listening goes on.
+    """
+
+    engine: object
+    blocks: Callable[[], object]
+    flush: Callable[[], None]
+    chime: Callable[[], None] = lambda: None
+    recover: Callable[[], None] = lambda: None
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self) -> bool:
+        while True:
+            self.flush()  # what was said before (or during) the last reply is not a wake word
+            self.engine.reset()
+            try:
+                for block in self.blocks():
+                    if self.engine.hears(block):
+                        self.chime()
+                        return True
+            except DeviceError as error:
+                _note(str(error))
+                self.sleep(1.0)
+                self.recover()

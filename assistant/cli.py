@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--typed", action="store_true", help="typed conversation even if a microphone exists")
     run.set_defaults(handler="assistant.chat:run_command")
 
+    wake = commands.add_parser("wake", help="when the wake word is heard in a recording (WAV file)")
+    _add_json(wake)
+    wake.add_argument("--wav", required=True, type=Path, help="recording, any sample rate, mono or stereo")
+    wake.add_argument("--wake-word", help="a built-in wake word (default: the settings' activation.wake_word)")
+    wake.add_argument("--engine", choices=("micro", "open"), help="the wake-word engine (default: the settings')")
+    wake.add_argument("--model", type=Path, help="a custom model: its .json (micro) or .tflite (open)")
+    wake.set_defaults(handler="assistant.wake.command:wake_command")
+
     say = commands.add_parser("say", help="speak a text, or render it to a WAV file")
     _add_lang(say)
     say.add_argument("--out", type=Path, help="write a WAV file instead of playing")
@@ -112,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--volume", type=float, help="loudness 0.1 .. 1.0")
     setup.add_argument("--voice", choices=("hibari", "piper", "espeak"), help="the voice (default: the language's best installed one)")
     setup.add_argument("--activation", choices=("enter", "button", "wake"), help="how listening starts")
-    setup.add_argument("--wake-phrase", help="phrase that starts listening when --activation wake")
+    setup.add_argument("--wake-phrase", help="a phrase of your own, heard by the recogniser, that starts listening when --activation wake")
+    setup.add_argument("--wake-word", choices=("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"),
+                       help="a built-in wake word (light on a Pi) that starts listening when --activation wake")
     setup.add_argument("--alert-mqtt", metavar="URI", help="caregiver alerts to this MQTT broker, e.g. mqtt://user:pass@host:1883 ('' for none)")
     setup.add_argument("--alert-webhook", metavar="URL", help="caregiver alerts POSTed here, e.g. https://ntfy.sh/topic ('' for none)")
     setup.add_argument("--alert-level", choices=("urgent", "emergency"), help="the lowest level that alerts (default urgent)")

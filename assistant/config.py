@@ -90,10 +90,21 @@ class AudioSettings:
 @dataclass(frozen=True)
 class ActivationSettings:
     mode: str = "enter"
-    """How the live loop starts listening: enter (Enter key), button (GPIO) or wake (wake phrase)."""
+    """How the live loop starts listening: enter (Enter key), button (GPIO) or wake (a wake word)."""
+
+    wake_word: str = "okay_nabu"
+    """The built-in wake word when mode is wake: okay_nabu, hey_jarvis, alexa, hey_mycroft (and
+    hey_rhasspy with wake_engine = "open")."""
+
+    wake_engine: str = "micro"
+    """micro (microWakeWord, the lightest), open (openWakeWord), or phrase (the recogniser listens
+    for wake_phrase, in the person's own language, at a far higher cost on a Pi)."""
+
+    wake_model: str = ""
+    """A custom wake-word model instead of the built-in ones: its .json (micro) or .tflite (open)."""
 
     wake_phrase: str = ""
-    """Phrase that starts listening when mode is wake, e.g. "halo betis"; empty uses the default."""
+    """Phrase that starts listening when wake_engine is phrase, e.g. "halo betis"; empty uses the default."""
 
     gpio_pin: int = 17
     """BCM pin of the push button when mode is button."""
@@ -275,6 +286,7 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         problems.append("audio.max_utterance must be between 2 and 120 seconds")
     if settings.activation.mode not in ACTIVATIONS:
         problems.append(f"activation.mode must be one of {', '.join(ACTIVATIONS)}")
+    problems += wake_problems(settings.activation)
     problems += alert_problems(settings.alerts)
     if settings.version > SETTINGS_VERSION:
         problems.append(
@@ -283,6 +295,19 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
     return settings
+
+
+def wake_problems(activation: ActivationSettings) -> list[str]:
+    """What is wrong with the wake-word settings; a model file itself is checked when it loads."""
+    from assistant.wake import BUILT_IN, ENGINES
+
+    if activation.wake_engine not in ENGINES:
+        return [f"activation.wake_engine must be one of {', '.join(ENGINES)}, not '{activation.wake_engine}'"]
+    words = BUILT_IN.get(activation.wake_engine)
+    if words and not activation.wake_model and activation.wake_word not in words:
+        return [f"activation.wake_word must be one of {', '.join(words)} with wake_engine = \"{activation.wake_engine}\" "
+                f"(or set activation.wake_model), not '{activation.wake_word}'"]
+    return []
 
 
 def alert_problems(alerts: AlertSettings) -> list[str]:

@@ -244,6 +244,19 @@ class Hearing:
         return transcript
 
 
+CHIME_RATE = 16000
+
+
+def chime_samples(volume: float = 1.0) -> np.ndarray:
+    """E5 then A5, 0.12 s each, faded in and out so the speaker does not click."""
+    notes = []
+    for frequency in (659.25, 880.0):
+        t = np.arange(int(CHIME_RATE * 0.12)) / CHIME_RATE
+        envelope = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)
+        notes.append(np.sin(2 * np.pi * frequency * t) * envelope)
+    return (np.concatenate(notes) * 0.35 * volume * 32767).astype(np.int16)
+
+
 class Mouth:
     """Says a text: printed for whoever reads along, spoken with the microphone muted."""
 
@@ -258,6 +271,20 @@ class Mouth:
     def retune(self, settings) -> None:
         """Speak with these settings from now on (the person asked for slower or louder)."""
         self._settings = settings
+
+    def chime(self) -> None:
+        """Two short rising notes: heard the wake word, listening now. Quicker than words, so the
+        person can start speaking at once."""
+        import contextlib
+
+        from assistant.devices import Speaker
+
+        muted = self._microphone.muted() if self._microphone is not None else contextlib.nullcontext()
+        try:
+            with muted:
+                Speaker(self._settings.audio.output_device).play(chime_samples(self._settings.voice.volume), CHIME_RATE)
+        except DeviceError as error:
+            _note(str(error))
 
     def say(self, text: str, language: str | None = None) -> None:
         from assistant.synthesis import resolve_language
@@ -409,6 +436,15 @@ class SpokenLoop:
             self.microphone.device = settings.audio.input_device
             self.recover_microphone()
         _note("settings reloaded (SIGHUP); language and recognition change only with a restart")
+
+    def wake_on_word(self, engine) -> None:
+        """Listen for a wake word (assistant.wake) instead of waiting for Enter."""
+        from assistant.activation import WakeWord
+
+        self.activation = WakeWord(engine, self.microphone.blocks, self.microphone.flush, self.mouth.chime,
+                                   self.recover_microphone, self.sleep)
+        self.ready_key = "ready_wake"
+        self.wake_phrase = engine.spoken
 
     def wake_up(self, phrases: list[str]) -> None:
         """Listen for a wake phrase instead of waiting for Enter."""
@@ -642,6 +678,20 @@ def load_voices(settings) -> None:
             _note(str(error))
 
 
+def _wake_engine(settings):
+    """The wake-word model the settings name; None for the recogniser's wake phrase, which is
+    also the fallback when the model cannot load, so the assistant is never deaf to being called."""
+    from assistant.wake import load_engine
+
+    if settings.activation.wake_engine == "phrase":
+        return None
+    try:
+        return load_engine(settings.activation)
+    except ModelError as error:
+        _note(f"{error}; listening for the wake phrase with the recogniser instead")
+        return None
+
+
 def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None,
             hangup=None, reread=None) -> int:
     from assistant.devices import Microphone
@@ -659,9 +709,13 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
     loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,
                       ready_key=ready_key, max_turns=max_turns, hangup=hangup, reread=reread)
     if settings.activation.mode == "wake" and not isinstance(activation, Immediately):
-        from assistant.activation import wake_phrases
+        wake_engine = _wake_engine(settings)
+        if wake_engine is not None:
+            loop.wake_on_word(wake_engine)
+        else:
+            from assistant.activation import wake_phrases
 
-        loop.wake_up(wake_phrases(settings.activation.wake_phrase))
+            loop.wake_up(wake_phrases(settings.activation.wake_phrase))
     try:
         return loop.run()
     finally:

@@ -57,6 +57,7 @@ class Options:
     engine: str | None = None
     activation: str | None = None
     wake_phrase: str | None = None
+    wake_word: str | None = None
     alert_mqtt: str | None = None
     alert_webhook: str | None = None
     alert_level: str | None = None
@@ -83,6 +84,7 @@ def options_from_args(args) -> Options:
         engine=value("voice"),
         activation=value("activation"),
         wake_phrase=value("wake_phrase"),
+        wake_word=value("wake_word"),
         alert_mqtt=value("alert_mqtt"),
         alert_webhook=value("alert_webhook"),
         alert_level=value("alert_level"),
@@ -496,11 +498,22 @@ def step_activation(settings: Settings, options: Options, console: Console) -> S
             mode = console.ask("enter / button / wake", mode).lower()
             if mode in ("enter", "button", "wake"):
                 break
-    phrase = options.wake_phrase if options.wake_phrase is not None else settings.activation.wake_phrase
-    if mode == "wake" and options.wake_phrase is None and console.interactive:
-        console.tell("wizard_wake_phrase")
-        phrase = console.ask("wake phrase", phrase)
-    return replace(settings, activation=replace(settings.activation, mode=mode, wake_phrase=phrase))
+    from assistant.wake import BUILT_IN
+
+    activation = replace(settings.activation, mode=mode)
+    if options.wake_word is not None:
+        activation = replace(activation, wake_word=options.wake_word, wake_engine="micro", wake_model="")
+    if options.wake_phrase is not None:  # a phrase of one's own is heard by the recogniser
+        activation = replace(activation, wake_phrase=options.wake_phrase, wake_engine="phrase")
+    if mode == "wake" and options.wake_phrase is None and options.wake_word is None and console.interactive:
+        console.tell("wizard_wake_word")
+        current = activation.wake_phrase if activation.wake_engine == "phrase" else activation.wake_word
+        chosen = console.ask("wake word", current).strip()
+        if chosen.lower() in BUILT_IN["micro"]:
+            activation = replace(activation, wake_word=chosen.lower(), wake_engine="micro", wake_model="")
+        elif chosen:
+            activation = replace(activation, wake_phrase=chosen, wake_engine="phrase")
+    return replace(settings, activation=activation)
 
 
 def step_alerts(settings: Settings, options: Options, console: Console) -> Settings:

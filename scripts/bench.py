@@ -729,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
         import bench_alerts
 
         return bench_alerts.main(argv[1:])
+    if argv[:1] == ["--wake"]:  # scripts/bench --wake [SECONDS]: each wake-word engine's cost (bench_wake.py)
+        import bench_wake
+
+        return bench_wake.main(argv[1:])
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--lang", choices=("en", "id", "all"), default="all")
     parser.add_argument("--repeat", type=int, help="passes over the utterances (default 3; 1 with --quick)")

@@ -705,6 +705,24 @@ def check_commands(root: Root, report: Report) -> None:
         answered(root, report, f"listen --wav --json {lang}",
                  [bin_, "listen", "--wav", clip, "--json", "--lang", lang], heard, timeout=900)
 
+    # The wake words' own TensorFlow Lite runtimes, on aarch64: a clip made here (espeak-ng and sox
+    # on the host), padded as a microphone records it, heard by both engines.
+    wake_clip = "/tmp/check-arm-wake.wav"
+    made = subprocess.run(["sh", "-c", f'espeak-ng -v en-us -s 140 -w "$1.raw" Alexa && sox "$1.raw" "$1" pad 1 1 && rm "$1.raw"',
+                           "sh", str(root.path / wake_clip.lstrip("/"))], capture_output=True, text=True)
+    for engine in ("micro", "open"):
+        def woke(output, check, engine=engine):
+            answer = parse_json(output)
+            check.detail = f"{answer.get('wake_word')} heard at {answer.get('detections')} s"
+            return [] if len(answer.get("detections", [])) == 1 else [f"{engine} heard the wake word "
+                                                                       f"{len(answer.get('detections', []))} times, not once"]
+
+        if made.returncode != 0:
+            report.add(Check(f"wake --wav --json {engine}", [f"the wake-word clip could not be made: {made.stderr.strip()}"]), "")
+            continue
+        answered(root, report, f"wake --wav --json {engine}",
+                 [bin_, "wake", "--wav", wake_clip, "--json", "--wake-word", "alexa", "--engine", engine], woke, timeout=300)
+
     out = "/tmp/check-arm-say.wav"
 
     def spoke(output, check):
