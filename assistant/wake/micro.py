@@ -10,7 +10,7 @@ from pymicro_wakeword import microwakeword as _package
 from pymicro_wakeword.wakeword import TfLiteWakeWord
 
 from assistant.errors import ModelError
-from assistant.wake import check_model_file, read_model_json
+from assistant.wake.model_files import check_model_file, read_model_json
 
 
 class MicroEngine:

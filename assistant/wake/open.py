@@ -11,7 +11,7 @@ from pyopen_wakeword import openwakeword as _package
 from pyopen_wakeword.wakeword import TfLiteWakeWord
 
 from assistant.errors import ModelError
-from assistant.wake import check_model_file, spoken_form
+from assistant.wake.model_files import check_model_file, spoken_form
 
 THRESHOLD = 0.5
 """openWakeWord's own suggested score for a detection."""
