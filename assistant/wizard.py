@@ -509,8 +509,9 @@ def step_activation(settings: Settings, options: Options, console: Console) -> S
         console.tell("wizard_wake_word")
         current = activation.wake_phrase if activation.wake_engine == "phrase" else activation.wake_word
         chosen = console.ask("wake word", current).strip()
-        if chosen.lower() in BUILT_IN["micro"]:
-            activation = replace(activation, wake_word=chosen.lower(), wake_engine="micro", wake_model="")
+        as_name = "_".join(chosen.lower().replace("-", " ").split())  # "Okay Nabu" is okay_nabu
+        if as_name in BUILT_IN["micro"]:
+            activation = replace(activation, wake_word=as_name, wake_engine="micro", wake_model="")
         elif chosen:
             activation = replace(activation, wake_phrase=chosen, wake_engine="phrase")
     return replace(settings, activation=activation)

@@ -220,7 +220,7 @@ def test_an_hour_of_noise_and_other_speech_never_wakes_the_micro_engine(unrelate
     print(f"micro: false wakes in {len(unrelated_hour) / 16000 / 60:.0f} min: "
           + ", ".join(f"{word} {len(times)}" for word, times in false_wakes.items()))
     assert false_wakes["okay_nabu"] == [], false_wakes  # the default wake word: none at all
-    assert sum(map(len, false_wakes.values())) <= BARS.get("micro_false_wakes", 99), false_wakes
+    assert all(times == [] for times in false_wakes.values()), false_wakes  # none for any, as first measured
 
 
 def test_twenty_minutes_of_it_never_wake_the_open_engine(unrelated_hour):

@@ -189,7 +189,7 @@ def test_setup_chooses_a_wake_word_or_a_phrase_of_ones_own(tmp_path, monkeypatch
         def ask(self, prompt, default):
             return self.answer
 
-    for answer, expected in (("alexa", ("micro", "alexa", "")), ("halo kaki", ("phrase", "okay_nabu", "halo kaki"))):
+    for answer, expected in (("alexa", ("micro", "alexa", "")), ("Hey Jarvis", ("micro", "hey_jarvis", "")), ("halo kaki", ("phrase", "okay_nabu", "halo kaki"))):
         console = Asked(answer)
         chosen = step_activation(Settings(), Options(activation="wake"), console).activation
         assert (chosen.wake_engine, chosen.wake_word, chosen.wake_phrase) == expected
