@@ -39,6 +39,8 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from assistant.wake import BUILT_IN  # the wake words the engines ship, named in one place
+
     parser = _Parser(prog="calf-assistant", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"calf-assistant {__version__}")
     parser.add_argument("--config", type=Path, help="settings file (default: XDG config folder)")
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(wake)
     wake.add_argument("--wav", required=True, type=Path, help="recording, any sample rate, mono or stereo")
     wake.add_argument("--wake-word", help="a built-in wake word (default: the settings' activation.wake_word)")
-    wake.add_argument("--engine", choices=("micro", "open"), help="the wake-word engine (default: the settings')")
+    wake.add_argument("--engine", choices=tuple(BUILT_IN), help="the wake-word engine (default: the settings')")
     wake.add_argument("--model", type=Path, help="a custom model: its .json (micro) or .tflite (open)")
     wake.set_defaults(handler="assistant.wake.command:wake_command")
 
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--voice", choices=("hibari", "piper", "espeak"), help="the voice (default: the language's best installed one)")
     setup.add_argument("--activation", choices=("enter", "button", "wake"), help="how listening starts")
     setup.add_argument("--wake-phrase", help="a phrase of your own, heard by the recogniser, that starts listening when --activation wake")
-    setup.add_argument("--wake-word", choices=("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"),
+    setup.add_argument("--wake-word", choices=BUILT_IN["micro"],
                        help="a built-in wake word (light on a Pi) that starts listening when --activation wake")
     setup.add_argument("--alert-mqtt", metavar="URI", help="caregiver alerts to this MQTT broker, e.g. mqtt://user:pass@host:1883 ('' for none)")
     setup.add_argument("--alert-webhook", metavar="URL", help="caregiver alerts POSTed here, e.g. https://ntfy.sh/topic ('' for none)")

@@ -108,8 +108,20 @@ def silence(out: Path, seconds: float = 3.0, rate: int = 16000) -> Path:
     return out
 
 
-def noise(out: Path, seconds: float = 3.0, kind: str = "brownnoise", level: float = 0.3, rate: int = 16000) -> Path:
-    """Noise alone: kind is whitenoise, pinknoise or brownnoise (brown is close to traffic rumble)."""
+def noise(out: Path, seconds: float = 3.0, kind: str = "brownnoise", level: float = 0.3, rate: int = 16000,
+          repeatable: bool = False) -> Path:
+    """Noise alone: kind is whitenoise, pinknoise, brownnoise (close to a steady rumble) or traffic
+    (low rumble swelling and fading as cars pass: brown noise, low-passed, with a slow tremolo;
+    always the same, -R). `repeatable` makes the others the same on every run too, for tests that
+    compare two ways of hearing the same noisy speech."""
+    if repeatable and kind != "traffic":
+        _run(["sox", "-R", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "synth", str(seconds), kind,
+              "vol", str(level)])
+        return out
+    if kind == "traffic":
+        _run(["sox", "-R", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "synth", f"{seconds:.2f}",
+              "brownnoise", "lowpass", "900", "tremolo", "0.12", "70", "vol", str(level)])
+        return out
     _run(["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(out), "synth", str(seconds), kind, "vol", str(level)])
     return out
 
@@ -313,28 +325,36 @@ def render_corpus(utterances: list[Utterance], folder: Path, style: str = "tunin
     return rendered
 
 
-def with_noise_below(source: Path, out: Path, below_db: float, kind: str = "pinknoise") -> Path:
-    """Noise `below_db` decibels under the speech's own loudness (RMS), written at 16 kHz.
+def with_noise_below(source: Path, out: Path, below_db: float, kind: str = "pinknoise", repeatable: bool = False) -> Path:
+    """Noise (any kind `noise` makes) `below_db` decibels under the speech's own loudness (RMS),
+    written at 16 kHz.
 
     The level follows the speech, so a soft voice is not drowned and a loud one not spared."""
-    import wave
-
     import numpy as np
 
     from assistant.audio import load_wav
 
     speech = load_wav(source).astype(np.float64)
-    bed = load_wav(noise(out.with_name(out.stem + ".bed.wav"), len(speech) / 16000 + 0.1, kind, 0.3))
+    bed = load_wav(noise(out.with_name(out.stem + ".bed.wav"), len(speech) / 16000 + 0.1, kind, 0.3, repeatable=repeatable))
     bed = bed[: len(speech)].astype(np.float64)
     voiced = np.abs(speech) > 0.02 * np.abs(speech).max()  # espeak-ng's pauses would flatter the noise
     target = np.sqrt(np.mean(speech[voiced] ** 2)) / 10 ** (below_db / 20)
     mixed = speech + bed * target / max(1e-9, np.sqrt(np.mean(bed**2)))
     out.with_name(out.stem + ".bed.wav").unlink()
+    return write_wav(out, mixed)
+
+
+def write_wav(out: Path, samples) -> Path:
+    """16 kHz mono 16-bit, clipped rather than wrapped where a mix ran over full scale."""
+    import wave
+
+    import numpy as np
+
     with wave.open(str(out), "wb") as file:
         file.setnchannels(1)
         file.setsampwidth(2)
         file.setframerate(16000)
-        file.writeframes(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
+        file.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
     return out
 
 

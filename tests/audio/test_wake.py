@@ -74,37 +74,10 @@ def _render(text: str, voice: str, rate: float, out: Path) -> Path:
     return speech_maker.speak(text, out, voice, int(rate))
 
 
-def traffic(out: Path, seconds: float) -> Path:
-    """Traffic-shaped noise: low rumble swelling and fading as cars pass (brown noise, low-passed,
-    with a slow tremolo)."""
-    speech_maker._run(["sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(out), "synth", f"{seconds:.2f}",
-                       "brownnoise", "lowpass", "900", "tremolo", "0.12", "70", "vol", "0.5"])
-    return out
-
-
 def in_noise(clean: Path, out: Path, kind: str | None, below_db: float | None) -> Path:
     if kind is None:
         return speech_maker.convert(clean, out, rate=16000)
-    if kind != "traffic":
-        return speech_maker.with_noise_below(clean, out, below_db, kind)
-    speech = load_wav(clean).astype(np.float64)
-    bed = load_wav(traffic(out.with_name(out.stem + ".bed.wav"), len(speech) / 16000 + 0.1))[: len(speech)]
-    out.with_name(out.stem + ".bed.wav").unlink()
-    voiced = np.abs(speech) > 0.02 * np.abs(speech).max()
-    target = np.sqrt(np.mean(speech[voiced] ** 2)) / 10 ** (below_db / 20)
-    mixed = speech + bed * target / max(1e-9, np.sqrt(np.mean(bed.astype(np.float64) ** 2)))
-    return _write(out, mixed)
-
-
-def _write(out: Path, samples: np.ndarray) -> Path:
-    import wave
-
-    with wave.open(str(out), "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(16000)
-        file.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
-    return out
+    return speech_maker.with_noise_below(clean, out, below_db, kind)
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +172,7 @@ def _unrelated_hour(folder: Path) -> np.ndarray:
     talk = np.concatenate(clips)
     beds = [load_wav(speech_maker.noise(folder / "brown.wav", 300, "brownnoise", 0.05)),
             load_wav(speech_maker.noise(folder / "pink.wav", 300, "pinknoise", 0.03)),
-            load_wav(traffic(folder / "traffic.wav", 300))]
+            load_wav(speech_maker.noise(folder / "traffic.wav", 300, "traffic", 0.5))]
     hour = int(NOISE_HOUR * 16000)
     bed = np.concatenate([beds[i % 3] for i in range(hour // len(beds[0]) + 1)])[:hour].astype(np.float64)
     # the talk runs twice through the hour (at different places in the noise), between noise alone
