@@ -612,7 +612,10 @@ def test_spoken_reply_is_recognised_with_its_key_words(language, audio_dir):
     # the same word to a listener, so either spelling counts as the doctor heard.
     heard_as_doctor = {"en": {"doctor"}, "id": {"dokter", "doktor"}}[language]
     assert doctor in urgent and heard_as_doctor & set(heard.split()), f"'{first}' heard as '{heard}'"
-    assert sum(word in joined for word in urgent) >= len(urgent) - 1, f"'{first}' heard as '{heard}'"
+    # The doctor, in either spelling, counts once among the urgent words; one other may be lost (on
+    # an AMD EPYC, 2026-12-07: "perlu" heard as "perlalu", with "doktor").
+    others = urgent - {doctor}
+    assert sum(word in joined for word in others) + 1 >= len(urgent) - 1, f"'{first}' heard as '{heard}'"
     content = {word for word in _words(second) if len(word) >= 4 and not word.isdigit()}
     found = {word for word in content if word in joined}
     assert len(found) >= len(content) / 3, f"heard {sorted(found)} of {sorted(content)} in '{heard}'"
