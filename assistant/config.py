@@ -16,6 +16,7 @@ from typing import Any, get_origin, get_type_hints
 
 import tomli_w
 
+from assistant.cleaning import settings_problems as cleaning_problems
 from assistant.errors import ConfigError
 
 APP_NAME = "calf-assistant"
@@ -85,6 +86,15 @@ class AudioSettings:
 
     max_utterance: float = 20.0
     """Longest utterance in seconds before listening stops anyway."""
+
+    noise_suppression: int = 0
+    """WebRTC noise suppression of the microphone's sound, 0 (off) to 4 (strongest). Off by
+    default: in pink noise 5 dB under the voice, level 2 helped English descriptions a little but
+    Indonesian short answers were heard worse (more yes/no swaps), and levels 1, 3 and 4 did no
+    better (docs/measurements.md, 2026-12-07). Worth trying on a windy walk, checked with doctor."""
+
+    auto_gain: int = 0
+    """WebRTC automatic gain, 0 (off) or 1..31: the loudness aimed for, in dB below full scale."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +294,7 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         problems.append("audio.end_of_speech_silence must be between 0.3 and 5 seconds")
     if not 2.0 <= settings.audio.max_utterance <= 120.0:
         problems.append("audio.max_utterance must be between 2 and 120 seconds")
+    problems += cleaning_problems(settings.audio.noise_suppression, settings.audio.auto_gain)
     if settings.activation.mode not in ACTIVATIONS:
         problems.append(f"activation.mode must be one of {', '.join(ACTIVATIONS)}")
     problems += wake_problems(settings.activation)

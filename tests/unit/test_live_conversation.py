@@ -18,6 +18,8 @@ from assistant.matching import listening_phrases
 from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 
+pytestmark = pytest.mark.usefixtures("buzz_is_speech")
+
 KNOWLEDGE = load_knowledge()
 EN = KNOWLEDGE.pack("en")
 

@@ -24,6 +24,8 @@ from assistant.live import (
 from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 
+pytestmark = pytest.mark.usefixtures("buzz_is_speech")
+
 PACK = load_knowledge().pack("en")
 
 

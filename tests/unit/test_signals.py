@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assistant import diary, signals
 from assistant.chat import Conversation
@@ -21,6 +22,8 @@ from assistant.live import Immediately, Mouth, SpokenLoop
 from assistant.recognition import Transcript
 from fakes import FakeMicrophone, voice
 from processes import LineReader
+
+pytestmark = pytest.mark.usefixtures("buzz_is_speech")
 
 ROOT = Path(__file__).resolve().parents[2]
 
