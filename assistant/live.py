@@ -428,6 +428,12 @@ class SpokenLoop:
         if use_settings is not None:
             use_settings(settings)
         device_changed = settings.audio.input_device != self.settings.audio.input_device
+        new, old = settings.audio, self.settings.audio
+        cleaning_changed = (new.noise_suppression, new.auto_gain) != (old.noise_suppression, old.auto_gain)
+        if cleaning_changed and hasattr(self.microphone, "cleaner"):
+            from assistant.cleaning import cleaner_for
+
+            self.microphone.cleaner = cleaner_for(settings.audio, note=_note)
         self.settings = settings
         self.mouth.retune(settings)
         forget_stale_voices()

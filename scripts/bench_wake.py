@@ -43,8 +43,6 @@ def _peak_mb() -> float:
 
 
 def worker(engine: str, word: str, seconds: float) -> dict:
-    from types import SimpleNamespace
-
     import numpy as np  # noqa: F401 (the baseline below includes it)
 
     with tempfile.TemporaryDirectory() as folder:

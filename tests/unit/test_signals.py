@@ -111,6 +111,24 @@ def test_a_broken_settings_file_on_sighup_keeps_the_settings_in_use(capsys):
     assert "not reloaded" in line and "voice.rate" in line
 
 
+def test_sighup_gives_the_microphone_the_new_noise_suppression(monkeypatch):
+    import assistant.live as live
+    from assistant.cleaning import SoundCleaner
+    from assistant.config import AudioSettings
+
+    monkeypatch.setattr(live, "load_voices", lambda settings: None)
+    settings = Settings()
+    wanted = [replace(settings, audio=AudioSettings(noise_suppression=2)), settings]
+    microphone = FakeMicrophone()
+    microphone.cleaner = None
+    loop = SpokenLoop(settings, lambda text: "reply", Ears(), microphone, Mouth(settings, speak=lambda *a: None,
+                      out=io.StringIO()), Immediately(), max_turns=0, reread=lambda: wanted.pop(0))
+    loop.reload()
+    assert isinstance(microphone.cleaner, SoundCleaner) and microphone.cleaner.noise_suppression == 2
+    loop.reload()
+    assert microphone.cleaner is None
+
+
 def test_sigterm_is_raised_once_then_ignored_until_the_handlers_are_restored():
     before = signal.getsignal(signal.SIGTERM)
     hangup, restore = signals.install()
