@@ -205,7 +205,6 @@ class Microphone:
         self._channels = 1
         self._muted = False
         self._deaf_until = 0.0
-        self._sound_in_last_block = False
         self.dropped = 0
         """Blocks lost because nobody read them (the queue was full); for the log and tests."""
 
@@ -311,16 +310,21 @@ class Microphone:
     # -- the reading side -------------------------------------------------------------------------
 
     def read(self, timeout: float = 0.5) -> np.ndarray | None:
-        """The next block as 16 kHz mono int16, or None when none arrived (or it was muted)."""
+        """The next block as 16 kHz mono int16 (cleaned, with a cleaner), or None when none
+        arrived (or it was muted)."""
+        samples = self._next_samples(timeout)
+        return None if samples is None else self._cleaned(samples)
+
+    def _next_samples(self, timeout: float) -> np.ndarray | None:
         try:
             block = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
         if self.is_muted:
             return None
-        samples = self.convert(block)
-        # Judged before cleaning: the suppressor may turn a quiet room into zeros, the device cannot.
-        self._sound_in_last_block = bool(samples.any())
+        return self.convert(block)
+
+    def _cleaned(self, samples: np.ndarray) -> np.ndarray:
         return self.cleaner.clean(samples) if self.cleaner is not None else samples
 
     def convert(self, block: np.ndarray) -> np.ndarray:
@@ -334,16 +338,17 @@ class Microphone:
             self.open()
         silent_since = live_since = time.monotonic()
         while True:
-            block = self.read(timeout=min(0.5, self.stall_seconds))
-            if block is not None:
+            samples = self._next_samples(timeout=min(0.5, self.stall_seconds))
+            if samples is not None:
                 silent_since = time.monotonic()
-                if self._sound_in_last_block:
+                # Judged before cleaning: the suppressor may turn a quiet room into zeros, a device cannot.
+                if samples.any():
                     live_since = silent_since
                 elif silent_since - live_since > self.dead_seconds:
                     self.close()
                     raise DeviceError(f"the microphone sends only digital silence (unplugged, or the sound server "
                                       f"switched to another source); {_FIX_INPUT}")
-                yield block
+                yield self._cleaned(samples)
                 continue
             if self.is_muted:
                 silent_since = live_since = time.monotonic()

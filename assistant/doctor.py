@@ -452,13 +452,9 @@ def _probe_cleaning(audio) -> str | None:
 
 def _probe_voice_detector() -> str | None:
     """Why Silero, the voice detector that ends an utterance, cannot start (None: it starts)."""
-    from assistant.endpoint import EndpointConfig, silero_speech_test
+    from assistant.endpoint import silero_problem
 
-    try:
-        silero_speech_test(EndpointConfig())
-    except Exception as error:  # ImportError, or its native library
-        return f"the Silero voice detector cannot start ({type(error).__name__}: {error})"
-    return None
+    return silero_problem() or None
 
 
 def check_listening(settings: Settings | ConfigError) -> Result:

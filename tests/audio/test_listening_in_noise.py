@@ -69,13 +69,12 @@ def noise_beds(audio_dir) -> dict[str, np.ndarray]:
     folder = audio_dir / "in-noise"
     folder.mkdir(exist_ok=True)
     quiet = speech_maker.silence(folder / "quiet.wav", 10.0)
-    loud = speech_maker.speak("ah", folder / "level.raw.wav", "en-us", 140)
-    reference = np.concatenate([load_wav(loud), load_wav(quiet)])
-    speech_maker.write_wav(folder / "reference.wav", reference)
+    loud = load_wav(speech_maker.speak("ah", folder / "level.raw.wav", "en-us", 140))
+    speech_maker.write_wav(folder / "reference.wav", np.concatenate([loud, load_wav(quiet)]))
     beds = {}
     for name, kind, below in CONDITIONS:
         mixed = load_wav(speech_maker.with_noise_below(folder / "reference.wav", folder / f"bed-{name}.wav", below, kind))
-        beds[name] = mixed[len(load_wav(loud)) :]
+        beds[name] = mixed[len(loud) :]
     return beds
 
 

