@@ -494,13 +494,19 @@ def _doubt_index(pack: LanguagePack, knowledge: Knowledge) -> _DoubtIndex:
     for answers in (profile.yes, profile.no, profile.unsure, profile.sometimes, *profile.commands.values()):
         for phrase in answers:
             known.update(profile.fold(word) for word in phrase.split())
+    everyday_folded = {profile.fold(w) for w in everyday}
+    # A phrase made only of everyday words ("kaki dingin", "back hurts") still has a cue word: its
+    # words other than the ones that only build sentences (negations, subjects, joining words).
+    structural = {profile.fold(w) for w in (*profile.negations, *profile.subject_words, *profile.and_words)}
     targets: set[tuple[str, str]] = set()
     for finding in triggers:
         for phrase in pack.findings.get(finding, ()):
-            for word in phrase.split():
-                sounded = profile.fold(profile.stem(word))
-                if len(sounded) >= rules.doubt.min_letters and profile.fold(word) not in {profile.fold(w) for w in everyday}:
-                    targets.add((sounded, finding))
+            words = [(profile.fold(profile.stem(word)), profile.fold(word)) for word in phrase.split()]
+            words = [(sounded, folded) for sounded, folded in words if len(sounded) >= rules.doubt.min_letters]
+            cues = [sounded for sounded, folded in words if folded not in everyday_folded]
+            if not cues:
+                cues = [sounded for sounded, folded in words if folded not in structural]
+            targets.update((sounded, finding) for sounded in cues)
     ordered = tuple(sorted(targets))
     keys: dict[str, set[str]] = {}
     for word, finding in ordered:

@@ -32,9 +32,13 @@ DANGER = ("urgent", "emergency")
 # After the matcher learnt parts added by a too-word and parts listed in their own clauses, and
 # that an everyday word is never a phrase's loose word, b23c-22, b23c-23 and b23u-07 end right; the
 # limits below are what is still wrong, so a change that loses one of them fails here.
+# After a phrase of only everyday words kept its cue word for doubt ("dingil" is possibly "dingin")
+# and one leg gone weak or numb asks the stroke screen, id b23c-17 and b23c-18 end right. English
+# b23c-11 ("bag" for "back", too short to doubt) and b23c-17 ("weep" for "weak", another sound
+# class) still do not.
 ALLOWED_WRONG = {
     "en": {"quiet_danger": 0, "misheard": 2, "coordinated": 0, "calm": 0},
-    "id": {"quiet_danger": 0, "misheard": 2, "coordinated": 0, "calm": 0},
+    "id": {"quiet_danger": 0, "misheard": 0, "coordinated": 0, "calm": 0},
 }
 ALLOWED_UTTERANCE_MISSES = {"en": 3, "id": 3}
 

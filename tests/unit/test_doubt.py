@@ -45,6 +45,8 @@ def converse(opening: str, language: str, answer, settings: Settings | None = No
     ("id", "kaki saya dima-dima saya kaki saya kali", "sudden_onset"),        # tiba-tiba
     ("id", "kaki saya tiba-tiga sakit", "sudden_onset"),
     ("en", "my calf hurt sud only when walking", "sudden_onset"),             # suddenly
+    # "dingin" is an everyday word elsewhere, but the only cue word of "kaki dingin"
+    ("id", "kaki saya selalu dingil, terus betisnya kemeng kalau jalan", "cold_pale_foot"),
 ])
 def test_a_cue_heard_one_sound_off_is_possible_not_present(language, heard, cue):
     found = understand(Utterance(heard), language)
@@ -61,6 +63,17 @@ def test_doubt_asks_the_screen_and_a_no_ends_calm(language, heard, screen):
     assert screen in asked
     assert asked.index(screen) < min((asked.index(q) for q in asked if not RULES.screen(q)), default=99)
     assert not turn.red_flags and turn.level not in ("urgent", "emergency")
+
+
+@pytest.mark.parametrize("language, opening", [
+    ("en", "my right leg went all weak this morning and the calf aches"),
+    ("id", "tadi pagi kaki kanan saya jadi lemes, betisnya juga pegel"),
+    ("id", "tadi pagi kaki kanan saya jadi lemeh, betisnya juga pegel"),   # lemes, possibly heard
+])
+def test_one_leg_gone_weak_asks_the_stroke_screen_first(language, opening):
+    state, turn, asked = converse(opening, language, lambda q: YES[language] if q == "stroke_signs" else NO[language])
+    assert "stroke_signs" in asked and "stroke" in turn.red_flags and turn.level == "emergency"
+    assert asked.index("stroke_signs") < min((asked.index(q) for q in asked if not RULES.screen(q)), default=99)
 
 
 def test_doubt_answered_yes_finds_the_danger():
