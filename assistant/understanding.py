@@ -484,8 +484,11 @@ def _doubt_index(pack: LanguagePack, knowledge: Knowledge) -> _DoubtIndex:
     profile = pack.language
     rules = knowledge.rules
     triggers = frozenset().union(*(screen.triggers() for screen in rules.screens)) if rules.screens else frozenset()
-    everyday = set(profile.common_words) | set(profile.negations) | set(profile.subject_words) | set(profile.and_words)
-    known = {profile.fold(w) for w in everyday}
+    # Words that only build sentences (negations, subjects, joining words), and those plus the
+    # language's commonest words.
+    structural = {profile.fold(w) for w in (*profile.negations, *profile.subject_words, *profile.and_words)}
+    everyday = structural | {profile.fold(w) for w in profile.common_words}
+    known = set(everyday)
     for phrases in pack.findings.values():
         for phrase in phrases:
             known.update(profile.fold(profile.stem(word)) for word in phrase.split())
@@ -494,16 +497,14 @@ def _doubt_index(pack: LanguagePack, knowledge: Knowledge) -> _DoubtIndex:
     for answers in (profile.yes, profile.no, profile.unsure, profile.sometimes, *profile.commands.values()):
         for phrase in answers:
             known.update(profile.fold(word) for word in phrase.split())
-    everyday_folded = {profile.fold(w) for w in everyday}
     # A phrase made only of everyday words ("kaki dingin", "back hurts") still has a cue word: its
-    # words other than the ones that only build sentences (negations, subjects, joining words).
-    structural = {profile.fold(w) for w in (*profile.negations, *profile.subject_words, *profile.and_words)}
+    # words that are not structural.
     targets: set[tuple[str, str]] = set()
     for finding in triggers:
         for phrase in pack.findings.get(finding, ()):
             words = [(profile.fold(profile.stem(word)), profile.fold(word)) for word in phrase.split()]
             words = [(sounded, folded) for sounded, folded in words if len(sounded) >= rules.doubt.min_letters]
-            cues = [sounded for sounded, folded in words if folded not in everyday_folded]
+            cues = [sounded for sounded, folded in words if folded not in everyday]
             if not cues:
                 cues = [sounded for sounded, folded in words if folded not in structural]
             targets.update((sounded, finding) for sounded in cues)
