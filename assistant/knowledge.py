@@ -17,6 +17,10 @@ import yaml
 from assistant.errors import KnowledgeError
 from assistant.resources import data_dir
 
+# libyaml's loader reads intents/ several times faster than the pure-Python one, which every
+# command, every service start and every test process pays for; the same safe subset either way.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 LANGUAGES = ("en", "id")
 TRIAGE_LEVELS = ("none", "self_care", "routine", "urgent", "emergency")
 LANGUAGE_FILES = (
@@ -322,7 +326,7 @@ class _Reader:
 
     def load(self) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            data = yaml.load(self.path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
         except FileNotFoundError:
             raise self.fail("", "file is missing") from None
         except yaml.YAMLError as error:
