@@ -44,10 +44,12 @@ _whisper_lock = threading.Lock()
 
 
 # Encoder outputs kept per model: one utterance is encoded again by a plain second listen after a
-# prompted one, by language detection before its transcript, and by the reading of its n-best; the
-# same features give the same output, so those passes are served from here. A spoken conversation
-# of the tests (tests/audio/test_spoken_conversations.py, tuning, en) asked for 83 encoder passes
-# of 44 different inputs. Each entry is 1500 frames of the model's width (3 MB for Whisper base).
+# prompted one, by language detection before its transcript, and whenever the same audio is heard
+# again (the n-best reads the audio without the VAD filter, so it shares only when the filter kept
+# all of it). The same features give the same output, so those passes are served from here. A
+# spoken conversation of the tests (tests/audio/test_spoken_conversations.py, tuning, en) asked for
+# 83 encoder passes of 44 different inputs. An entry is 1500 frames of the model's width (3 MB for
+# Whisper base).
 _KEPT_ENCODINGS = 4
 
 

@@ -683,22 +683,23 @@ def test_a_conversation_hears_whispers_other_readings_too(audio_dir):
 
 
 def test_the_same_utterance_is_encoded_once_and_heard_the_same(audio_dir):
-    """A description heard again (a plain second listen, language scores, its n-best) reuses the
-    encoder's output for the same features: the same readings, without a second encoder pass."""
+    """Audio heard again (a second transcript, with its n-best, then language scores) reuses the
+    encoder's output for the same features: the same readings, without another encoder pass."""
     recogniser = load_recogniser("id")  # multilingual, so its language scores are heard too
     recogniser.wants_alternatives = True
     encoder = recogniser._model.model
-    real_encode, passes = encoder._model, []
+    real_model, passes = encoder._model, []
 
     class Counting:
         def encode(self, features, to_cpu=False):
             passes.append(1)
-            return real_encode.encode(features, to_cpu=to_cpu)
+            return real_model.encode(features, to_cpu=to_cpu)
 
         def __getattr__(self, name):
-            return getattr(real_encode, name)
+            return getattr(real_model, name)
 
-    encoder._model, encoder._kept = Counting(), type(encoder._kept)()
+    encoder._kept.clear()
+    encoder._model = Counting()
     try:
         samples = load_wav(speech_maker.speak("Betis saya sakit kalau jalan, pinggang juga.",
                                               audio_dir / "encode-once.wav", "id"))
@@ -707,7 +708,7 @@ def test_the_same_utterance_is_encoded_once_and_heard_the_same(audio_dir):
         again = recogniser.transcribe(samples)
         recogniser.language_scores(samples, ("en", "id"))
     finally:
-        encoder._model = real_encode
+        encoder._model = real_model
     assert "betis" in first.text
     assert again == first
     assert after_first >= 1 and len(passes) == after_first, passes
